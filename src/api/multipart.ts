@@ -1,0 +1,104 @@
+/**
+ * Streams a multipart/form-data upload with busboy. The file part is collected in memory up to the
+ * upload limit; the moment it exceeds the limit parsing stops with 5413 and the rest of the body is
+ * drained (bounded) so the client still reads the error instead of a reset connection.
+ */
+import type { IncomingMessage } from 'node:http';
+import busboy from 'busboy';
+import { PictorError, badRequest } from '../errors.js';
+
+export interface UploadedFile {
+  bytes: Buffer;
+  filename: string;
+}
+
+export interface ParsedForm {
+  /** Every text field in arrival order (order is not meaningful: the SDK does not guarantee it). */
+  fields: Array<[string, string]>;
+  file: UploadedFile | undefined;
+}
+
+/** Past this many bytes after a refusal we stop draining and drop the connection. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+export function isMultipart(contentType: string | undefined): boolean {
+  return /^multipart\/form-data\s*;/i.test(contentType ?? '') || /^multipart\/form-data$/i.test(contentType ?? '');
+}
+
+function drain(request: IncomingMessage): void {
+  let drained = 0;
+  request.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > MAX_DRAIN_BYTES) request.destroy();
+  });
+  request.resume();
+}
+
+export function parseMultipart(request: IncomingMessage, maxFileBytes: number): Promise<ParsedForm> {
+  if (!isMultipart(request.headers['content-type'])) return Promise.reject(new PictorError(5415));
+  return new Promise<ParsedForm>((resolve, reject) => {
+    const fields: Array<[string, string]> = [];
+    let file: UploadedFile | undefined;
+    let settled = false;
+
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: request.headers,
+        limits: { fileSize: maxFileBytes, files: 5, fields: 200, fieldSize: 64 * 1024, parts: 250 },
+      });
+    } catch {
+      reject(badRequest('Malformed multipart/form-data body'));
+      return;
+    }
+
+    const fail = (error: PictorError): void => {
+      if (settled) return;
+      settled = true;
+      request.unpipe(parser);
+      parser.removeAllListeners();
+      parser.on('error', () => undefined);
+      drain(request);
+      reject(error);
+    };
+
+    parser.on('file', (name, stream, info) => {
+      if (name !== 'file') {
+        stream.resume();
+        return;
+      }
+      if (file !== undefined) {
+        stream.resume();
+        fail(badRequest('Only one file may be uploaded per request'));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const current: UploadedFile = { bytes: Buffer.alloc(0), filename: info.filename ?? '' };
+      file = current;
+      stream.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        chunks.push(chunk);
+      });
+      stream.on('limit', () => fail(new PictorError(5413)));
+      stream.on('end', () => {
+        current.bytes = Buffer.concat(chunks, size);
+      });
+    });
+    parser.on('field', (name, value, info) => {
+      if (info.valueTruncated) fail(badRequest(`Form field "${name}" is too large`));
+      else fields.push([name, value]);
+    });
+    parser.on('partsLimit', () => fail(badRequest('Too many parts in the form')));
+    parser.on('filesLimit', () => fail(badRequest('Too many files in the form')));
+    parser.on('fieldsLimit', () => fail(badRequest('Too many fields in the form')));
+    parser.on('error', () => fail(badRequest('Malformed multipart/form-data body')));
+    parser.on('close', () => {
+      if (settled) return;
+      settled = true;
+      resolve({ fields, file });
+    });
+    request.on('aborted', () => fail(badRequest('The upload was aborted by the client')));
+    request.pipe(parser);
+  });
+}

@@ -1,0 +1,23 @@
+/** Builds the Fastify application from already-constructed services. Nothing here opens stores. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { type ApiDependencies, apiPlugin } from './api/plugin.js';
+
+export interface AppOptions {
+  logLevel: string;
+}
+
+export async function buildApp(deps: ApiDependencies, options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: options.logLevel,
+      // Never log credentials: they travel in these headers.
+      redact: ['req.headers.authorization', 'req.headers["x-auth-key"]'],
+    },
+    // Custom image ids may be up to 1024 characters, percent-encoded three times longer.
+    routerOptions: { maxParamLength: 8192 },
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+  await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
+  return app;
+}

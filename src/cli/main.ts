@@ -1,0 +1,154 @@
+/**
+ * The `pictor` command. `serve` runs the server; the other commands manage accounts and credentials
+ * directly in the configured store, so they take effect on a running server at once.
+ */
+import { Command, Option } from 'commander';
+import { type Config, ConfigError, loadConfig } from '../config.js';
+import { AccountService, PERMISSIONS, parsePermission } from '../domain/accounts.js';
+import { PictorError } from '../errors.js';
+import { startServer } from '../server.js';
+import { openMetaStore } from '../store/open.js';
+
+function config(): Config {
+  return loadConfig();
+}
+
+/** Runs `work` with an AccountService over the configured metadata store, closing it afterwards. */
+async function withAccounts<T>(work: (accounts: AccountService) => Promise<T>): Promise<T> {
+  const store = await openMetaStore(config());
+  try {
+    return await work(new AccountService(store));
+  } finally {
+    await store.close();
+  }
+}
+
+async function serve(): Promise<void> {
+  const server = await startServer(config());
+  if (server.firstRun) {
+    process.stdout.write(
+      [
+        '',
+        'Pictor created an account and an API token for this new data directory.',
+        'The token is shown only this once; store it now.',
+        `  account id: ${server.firstRun.accountId}`,
+        `  API token:  ${server.firstRun.token}`,
+        `  API base:   ${server.url}/client/v4`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    server.app.log.info({ signal }, 'shutting down');
+    server
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+const permissionOption = new Option('--permission <permission>', 'what the credential may do')
+  .choices([...PERMISSIONS])
+  .default('images:write');
+
+export function buildCli(): Command {
+  const program = new Command('pictor').description('Self-hosted Cloudflare Images-compatible image server');
+
+  program.command('serve').description('run the HTTP server').action(serve);
+
+  const account = program.command('account').description('manage accounts');
+  account
+    .command('create')
+    .description('create an account (with the public variant and a default signing key)')
+    .option('--id <id>', 'account id: 32 lowercase hex characters (random if omitted)')
+    .action(async (options: { id?: string }) => {
+      const created = await withAccounts((accounts) => accounts.createAccount(options.id));
+      process.stdout.write(`account id:   ${created.id}\naccount hash: ${created.hash}\n`);
+    });
+  account
+    .command('list')
+    .description('list accounts')
+    .action(async () => {
+      const all = await withAccounts((accounts) => accounts.listAccounts());
+      for (const a of all) process.stdout.write(`${a.id}  hash=${a.hash}  created=${new Date(a.createdAt).toISOString()}\n`);
+    });
+
+  const token = program.command('token').description('manage API tokens (Authorization: Bearer)');
+  token
+    .command('create')
+    .description('create an API token; the token is printed alone on the last line')
+    .requiredOption('--account <id>', 'account the token is for')
+    .addOption(permissionOption)
+    .option('--name <name>', 'a label for the token')
+    .action(async (options: { account: string; permission: string; name?: string }) => {
+      const issued = await withAccounts((accounts) =>
+        accounts.issueCredential({
+          accountId: options.account,
+          permission: parsePermission(options.permission),
+          ...(options.name !== undefined && { name: options.name }),
+        }),
+      );
+      process.stdout.write(`token id: ${issued.credential.id} (${issued.credential.permission})\n${issued.secret}\n`);
+    });
+  token
+    .command('list')
+    .description('list API tokens and keys (never their secrets)')
+    .option('--account <id>', 'only this account')
+    .action(async (options: { account?: string }) => {
+      const all = await withAccounts((accounts) => accounts.listCredentials(options.account));
+      for (const c of all) {
+        const state = c.revokedAt === null ? 'active' : `revoked ${new Date(c.revokedAt).toISOString()}`;
+        const who = c.kind === 'key' ? ` email=${c.email ?? ''}` : '';
+        process.stdout.write(`${c.id}  ${c.kind}  account=${c.accountId}  ${c.permission}  "${c.name}"${who}  ${state}\n`);
+      }
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke an API token or key by its id')
+    .action(async (id: string) => {
+      const revoked = await withAccounts((accounts) => accounts.revokeCredential(id));
+      if (!revoked) throw new PictorError(5400, `No active credential with id ${id}`);
+      process.stdout.write(`revoked ${id}\n`);
+    });
+
+  const key = program.command('key').description('manage legacy API keys (X-Auth-Email + X-Auth-Key)');
+  key
+    .command('create')
+    .description('create an API key bound to an email; the key is printed alone on the last line')
+    .requiredOption('--account <id>', 'account the key is for')
+    .requiredOption('--email <email>', 'the X-Auth-Email value that goes with the key')
+    .addOption(permissionOption)
+    .option('--name <name>', 'a label for the key')
+    .action(async (options: { account: string; email: string; permission: string; name?: string }) => {
+      const issued = await withAccounts((accounts) =>
+        accounts.issueCredential({
+          accountId: options.account,
+          email: options.email,
+          permission: parsePermission(options.permission),
+          ...(options.name !== undefined && { name: options.name }),
+        }),
+      );
+      process.stdout.write(`key id: ${issued.credential.id} (${issued.credential.permission})\n${issued.secret}\n`);
+    });
+
+  return program;
+}
+
+buildCli()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    if (error instanceof ConfigError || error instanceof PictorError) {
+      process.stderr.write(`pictor: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`pictor: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });

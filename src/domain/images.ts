@@ -1,0 +1,245 @@
+/**
+ * The Images service: upload, read, edit, delete and list images of an account. Takes plain values
+ * (buffers, strings, numbers) and returns plain records; it never sees HTTP.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { UploadLimits } from '../config.js';
+import { PictorError, badRequest, imageNotFound } from '../errors.js';
+import { probeImage } from '../imaging/probe.js';
+import type { BlobStore, MetaStore } from '../store/ports.js';
+import { generateImageId, isUuidShaped, validateCustomId } from './ids.js';
+import { checkMetadata } from './metadata.js';
+import type { ImageFilter, ImageRecord, ListCursor, Metadata, SortOrder } from './model.js';
+import type { PublicUrls } from './public-urls.js';
+import type { UrlFetcher } from './url-fetch.js';
+
+const MAX_CREATOR_CHARS = 1024;
+const MAX_FILENAME_CHARS = 255;
+
+export type UploadSource = { kind: 'file'; bytes: Buffer; filename: string } | { kind: 'url'; url: string };
+
+export interface UploadInput {
+  source: UploadSource;
+  id?: string;
+  metadata?: Metadata;
+  requireSignedUrls?: boolean;
+  creator?: string;
+}
+
+export interface ImageEdit {
+  metadata?: Metadata;
+  requireSignedUrls?: boolean;
+  creator?: string | null;
+}
+
+/** The image as the API shows it (Cloudflare's `Image` object). */
+export interface ImageView {
+  id: string;
+  filename: string;
+  uploaded: string;
+  requireSignedURLs: boolean;
+  variants: string[];
+  meta: Metadata;
+  creator: string | null;
+  draft?: true;
+}
+
+export interface ImageListPage {
+  images: ImageView[];
+  totalCount: number;
+}
+
+export interface ImageListSlice {
+  images: ImageView[];
+  continuationToken: string | null;
+}
+
+export interface ImageServiceOptions {
+  limits: UploadLimits;
+  imageQuota: number;
+  now?: () => number;
+}
+
+function checkCreator(creator: string | null | undefined): void {
+  if (typeof creator === 'string' && Array.from(creator).length > MAX_CREATOR_CHARS) {
+    throw badRequest(`creator must be at most ${MAX_CREATOR_CHARS} characters`);
+  }
+}
+
+function cleanFilename(name: string, fallback: string): string {
+  const base = name.split(/[\\/]/).pop()?.trim() ?? '';
+  const chosen = base === '' ? fallback : base;
+  return Array.from(chosen).slice(0, MAX_FILENAME_CHARS).join('');
+}
+
+/** Continuation tokens are opaque to clients: base64url JSON of the last position and the sort order. */
+function encodeToken(cursor: ListCursor, order: SortOrder): string {
+  return Buffer.from(JSON.stringify({ t: cursor.uploadedAt, i: cursor.id, o: order })).toString('base64url');
+}
+
+function decodeToken(token: string, order: SortOrder): ListCursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { t?: unknown; i?: unknown; o?: unknown };
+    if (typeof parsed.t === 'number' && typeof parsed.i === 'string' && parsed.o === order) {
+      return { uploadedAt: parsed.t, id: parsed.i };
+    }
+  } catch {
+    // fall through
+  }
+  throw badRequest('Invalid continuation_token');
+}
+
+export class ImageService {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly blobs: BlobStore,
+    private readonly fetcher: UrlFetcher,
+    private readonly urls: PublicUrls,
+    private readonly options: ImageServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async upload(accountId: string, input: UploadInput): Promise<ImageView> {
+    const requireSignedUrls = input.requireSignedUrls ?? false;
+    if (input.id !== undefined) {
+      validateCustomId(input.id);
+      if (requireSignedUrls) throw badRequest('Custom ids cannot be combined with requireSignedURLs=true');
+    }
+    const meta = checkMetadata(input.metadata ?? {}, this.options.limits.maxMetadataBytes);
+    checkCreator(input.creator);
+    const id = input.id ?? generateImageId();
+    if (input.id !== undefined && (await this.meta.findImage(accountId, id))) throw new PictorError(5409);
+
+    const { bytes, filename } =
+      input.source.kind === 'file' ? input.source : await this.fetcher.fetch(input.source.url);
+    if (bytes.length > this.options.limits.maxUploadBytes) throw new PictorError(5413);
+    const probed = await probeImage(bytes, this.options.limits);
+
+    // Bytes first, durably; the row that makes them visible is committed only afterwards.
+    const blobKey = `${accountId}/${randomBytes(16).toString('hex')}`;
+    await this.blobs.put(blobKey, bytes);
+    const image: ImageRecord = {
+      accountId,
+      id,
+      filename: cleanFilename(filename, id.split('/').pop() ?? id),
+      creator: input.creator ?? null,
+      meta,
+      requireSignedUrls,
+      uploadedAt: this.now(),
+      draft: false,
+      blobKey,
+      contentType: probed.contentType,
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      width: probed.width,
+      height: probed.height,
+      version: 1,
+    };
+    try {
+      await this.meta.insertImage(image, this.options.imageQuota);
+    } catch (error) {
+      await this.blobs.delete(blobKey).catch(() => undefined);
+      throw error;
+    }
+    return this.view(accountId, image);
+  }
+
+  async get(accountId: string, imageId: string): Promise<ImageView> {
+    return this.view(accountId, await this.find(accountId, imageId));
+  }
+
+  async edit(accountId: string, imageId: string, edit: ImageEdit): Promise<ImageView> {
+    const current = await this.find(accountId, imageId);
+    const meta = edit.metadata === undefined ? undefined : checkMetadata(edit.metadata, this.options.limits.maxMetadataBytes);
+    checkCreator(edit.creator);
+    if (edit.requireSignedUrls === true && !isUuidShaped(current.id)) {
+      throw badRequest('Images with a custom id cannot require signed URLs');
+    }
+    const updated = await this.meta.updateImage(accountId, imageId, {
+      ...(meta !== undefined && { meta }),
+      ...(edit.requireSignedUrls !== undefined && { requireSignedUrls: edit.requireSignedUrls }),
+      ...(edit.creator !== undefined && { creator: edit.creator }),
+    });
+    if (!updated) throw imageNotFound();
+    return this.view(accountId, updated);
+  }
+
+  /** Removes the row first (the image is gone for every reader at once), then its bytes. */
+  async delete(accountId: string, imageId: string): Promise<void> {
+    const removed = await this.meta.deleteImage(accountId, imageId);
+    if (!removed) throw imageNotFound();
+    if (removed.blobKey) await this.blobs.delete(removed.blobKey);
+  }
+
+  async original(accountId: string, imageId: string): Promise<{ stream: Readable; size: number; contentType: string }> {
+    const image = await this.find(accountId, imageId);
+    if (image.draft || !image.blobKey) throw imageNotFound();
+    const blob = await this.blobs.get(image.blobKey);
+    if (!blob) throw new PictorError(5500, 'The original of this image is missing from storage');
+    return { stream: blob.stream, size: blob.info.size, contentType: image.contentType ?? 'application/octet-stream' };
+  }
+
+  async stats(accountId: string): Promise<{ allowed: number; current: number }> {
+    return { allowed: this.options.imageQuota, current: await this.meta.countImages(accountId) };
+  }
+
+  /** v1 list: newest first, page numbers from 1. */
+  async listPage(accountId: string, filter: ImageFilter, page: number, perPage: number): Promise<ImageListPage> {
+    const [records, totalCount] = await Promise.all([
+      this.meta.listImagesPage(accountId, filter, (page - 1) * perPage, perPage),
+      this.meta.countImages(accountId, filter),
+    ]);
+    return { images: await this.viewAll(accountId, records), totalCount };
+  }
+
+  /** v2 list: keyset pagination with an opaque continuation token, stable under inserts and deletes. */
+  async listSlice(
+    accountId: string,
+    filter: ImageFilter,
+    order: SortOrder,
+    perPage: number,
+    continuationToken: string | undefined,
+  ): Promise<ImageListSlice> {
+    const after = continuationToken ? decodeToken(continuationToken, order) : undefined;
+    const records = await this.meta.listImagesAfter(accountId, filter, order, after, perPage + 1);
+    const hasMore = records.length > perPage;
+    const pageRecords = hasMore ? records.slice(0, perPage) : records;
+    const last = pageRecords[pageRecords.length - 1];
+    return {
+      images: await this.viewAll(accountId, pageRecords),
+      continuationToken: hasMore && last ? encodeToken({ uploadedAt: last.uploadedAt, id: last.id }, order) : null,
+    };
+  }
+
+  private async find(accountId: string, imageId: string): Promise<ImageRecord> {
+    const image = await this.meta.findImage(accountId, imageId);
+    if (!image) throw imageNotFound();
+    return image;
+  }
+
+  private async view(accountId: string, image: ImageRecord): Promise<ImageView> {
+    const [view] = await this.viewAll(accountId, [image]);
+    return view as ImageView;
+  }
+
+  private async viewAll(accountId: string, images: ImageRecord[]): Promise<ImageView[]> {
+    if (images.length === 0) return [];
+    const [account, variants] = await Promise.all([this.meta.findAccount(accountId), this.meta.listVariants(accountId)]);
+    if (!account) throw imageNotFound();
+    const names = variants.map((v) => v.name);
+    return images.map((image) => ({
+      id: image.id,
+      filename: image.filename,
+      uploaded: new Date(image.uploadedAt).toISOString(),
+      requireSignedURLs: image.requireSignedUrls,
+      variants: names.map((name) => this.urls.delivery(account.hash, image.id, name)),
+      meta: image.meta,
+      creator: image.creator,
+      ...(image.draft && { draft: true as const }),
+    }));
+  }
+}

@@ -1,0 +1,102 @@
+/** Plain data shapes shared by services and stores. No HTTP, no SQL. */
+
+export type Permission = 'images:read' | 'images:write';
+
+export interface Account {
+  id: string;
+  hash: string;
+  createdAt: number;
+}
+
+export interface Credential {
+  id: string;
+  accountId: string;
+  kind: 'token' | 'key';
+  /** Only for legacy X-Auth-Email + X-Auth-Key pairs. */
+  email: string | null;
+  name: string;
+  permission: Permission;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type Metadata = Record<string, unknown>;
+
+export interface ImageRecord {
+  accountId: string;
+  id: string;
+  filename: string;
+  creator: string | null;
+  meta: Metadata;
+  requireSignedUrls: boolean;
+  /** Upload time, Unix milliseconds. */
+  uploadedAt: number;
+  draft: boolean;
+  /** Key of the original in the blob store; null for drafts. */
+  blobKey: string | null;
+  contentType: string | null;
+  size: number | null;
+  sha256: string | null;
+  width: number | null;
+  height: number | null;
+  /** Bumped on every change; part of render-cache keys so edits make old renders unreachable. */
+  version: number;
+}
+
+export interface VariantOptions {
+  fit: 'scale-down' | 'contain' | 'cover' | 'crop' | 'pad';
+  width: number;
+  height: number;
+  metadata: 'keep' | 'copyright' | 'none';
+  browser_ttl?: number;
+}
+
+export interface Variant {
+  accountId: string;
+  name: string;
+  options: VariantOptions;
+  neverRequireSignedUrls: boolean;
+  version: number;
+}
+
+export interface SigningKey {
+  accountId: string;
+  name: string;
+  value: string;
+  createdAt: number;
+}
+
+export type SortOrder = 'asc' | 'desc';
+
+export type MetaFilterOperator =
+  | 'eq'
+  | 'eq:string'
+  | 'eq:number'
+  | 'eq:boolean'
+  | 'gt'
+  | 'gte'
+  | 'lt'
+  | 'lte'
+  | 'in'
+  | 'in:string'
+  | 'in:number';
+
+export interface MetaFilter {
+  /** Path segments below `meta`, e.g. ["region", "name"]. */
+  path: string[];
+  operator: MetaFilterOperator;
+  /** One value, or up to 10 for `in` operators. */
+  values: string[];
+}
+
+/** Which images a list returns. `creator: null` means "images without a creator". */
+export interface ImageFilter {
+  creator?: string | null;
+  meta?: MetaFilter[];
+}
+
+/** Position of the last image of a page in (uploadedAt, id) order. */
+export interface ListCursor {
+  uploadedAt: number;
+  id: string;
+}

@@ -1,0 +1,58 @@
+/**
+ * The one error type of Pictor. Domain code throws `PictorError` with a Cloudflare error code;
+ * only the HTTP adapters decide how it is written (JSON envelope for the API, plain text for delivery).
+ */
+
+/** Cloudflare Images API codes (5xxx), auth codes (6xxx, 10000) and routing codes (7xxx) that Pictor emits. */
+export const API_ERRORS = {
+  5400: { status: 400, message: 'Bad Request' },
+  5401: { status: 404, message: 'Variant name not found' },
+  5403: { status: 403, message: 'The given account is not valid or is not authorized to access this service' },
+  5404: { status: 404, message: 'Image not found' },
+  5409: { status: 409, message: 'Resource already exists' },
+  5413: { status: 413, message: 'Maximum image size of 10 Mb is reached' },
+  5415: {
+    status: 415,
+    message: 'Images must be uploaded as a form, not as raw image data. Please use multipart/form-data format',
+  },
+  5443: { status: 413, message: 'Animated image is too large: all frames together exceed 100 megapixels' },
+  5453: { status: 403, message: 'The given account has reached a service limit' },
+  5455: {
+    status: 415,
+    message:
+      'Uploaded image must have image/jpeg, image/png, image/webp, image/gif, image/avif or image/svg+xml content-type',
+  },
+  5500: { status: 500, message: 'Internal Server Error' },
+  5503: { status: 503, message: 'Server Unavailable' },
+  6003: { status: 400, message: 'Invalid request headers' },
+  7003: { status: 404, message: 'No route for that URI' },
+  10000: { status: 403, message: 'Authentication error' },
+} as const;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+export interface ErrorChainItem {
+  code: number;
+  message: string;
+}
+
+export class PictorError extends Error {
+  readonly code: ApiErrorCode;
+  readonly status: number;
+  readonly chain: ErrorChainItem[] | undefined;
+  /** Seconds a client should wait before retrying (503s). */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ApiErrorCode, message?: string, options: { chain?: ErrorChainItem[]; retryAfter?: number } = {}) {
+    super(message ?? API_ERRORS[code].message);
+    this.name = 'PictorError';
+    this.code = code;
+    this.status = API_ERRORS[code].status;
+    this.chain = options.chain;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+export const badRequest = (message: string): PictorError => new PictorError(5400, message);
+export const imageNotFound = (): PictorError => new PictorError(5404);
+export const alreadyExists = (): PictorError => new PictorError(5409);

@@ -1,0 +1,57 @@
+/**
+ * Composition root of the server: config → stores → services → app → listen. Everything is built
+ * here once and handed down; tests call `startServer` with their own config.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { type Config, defaultPublicUrl } from './config.js';
+import { AccountService } from './domain/accounts.js';
+import { ImageService } from './domain/images.js';
+import { PublicUrls } from './domain/public-urls.js';
+import { UrlFetcher } from './domain/url-fetch.js';
+import { openStores } from './store/open.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** Where the server listens, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** Set when this start created the first account of an empty data dir: shown once to the operator. */
+  firstRun: { accountId: string; token: string } | undefined;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const stores = await openStores(config);
+  const accounts = new AccountService(stores.meta);
+  let firstRun: RunningServer['firstRun'];
+  if (config.bootstrap) {
+    await accounts.ensureBootstrap(config.bootstrap.accountId, config.bootstrap.token);
+  } else if ((await accounts.listAccounts()).length === 0) {
+    const account = await accounts.createAccount();
+    const issued = await accounts.issueCredential({ accountId: account.id, permission: 'images:write', name: 'first run' });
+    firstRun = { accountId: account.id, token: issued.secret };
+  }
+
+  const urls = new PublicUrls(config.publicUrl);
+  const fetcher = new UrlFetcher({
+    ...config.urlFetch,
+    allowPrivate: config.allowPrivateUrls,
+    maxBytes: config.limits.maxUploadBytes,
+  });
+  const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
+    limits: config.limits,
+    imageQuota: config.imageQuota,
+  });
+  const app = await buildApp({ accounts, images, limits: config.limits }, { logLevel: config.logLevel });
+  app.addHook('onClose', async () => {
+    await fetcher.close();
+    await stores.close();
+  });
+
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address() as AddressInfo;
+  const url = defaultPublicUrl(config.host, address.port);
+  urls.setBaseIfUnset(url);
+  return { app, url, firstRun, close: () => app.close() };
+}

@@ -1,0 +1,335 @@
+/**
+ * The metadata store, written once with Kysely. Each dialect (sqlite.ts, later postgres.ts) supplies a
+ * connected `Kysely<Database>` and a few quirks; every query below runs unchanged on each.
+ */
+import type { Expression, Kysely, Selectable, SqlBool, Transaction } from 'kysely';
+import { PictorError, alreadyExists } from '../../errors.js';
+import type {
+  Account,
+  Credential,
+  ImageFilter,
+  ImageRecord,
+  ListCursor,
+  MetaFilter,
+  Permission,
+  SigningKey,
+  SortOrder,
+  Variant,
+  VariantOptions,
+} from '../../domain/model.js';
+import type { ImagePatch, MetaStore } from '../ports.js';
+import type { Database, ImagesTable } from './schema.js';
+
+export interface DialectQuirks {
+  isUniqueViolation(error: unknown): boolean;
+  /** A boolean SQL expression: the `images.meta` column matches the filter. */
+  metaMatches(filter: MetaFilter): Expression<SqlBool>;
+}
+
+type ImageRow = Selectable<ImagesTable>;
+
+function toImage(row: ImageRow): ImageRecord {
+  return {
+    accountId: row.account_id,
+    id: row.id,
+    filename: row.filename,
+    creator: row.creator,
+    meta: JSON.parse(row.meta) as ImageRecord['meta'],
+    requireSignedUrls: Number(row.require_signed) === 1,
+    uploadedAt: Number(row.uploaded_at),
+    draft: Number(row.draft) === 1,
+    blobKey: row.blob_key,
+    contentType: row.content_type,
+    size: row.size === null ? null : Number(row.size),
+    sha256: row.sha256,
+    width: row.width,
+    height: row.height,
+    version: Number(row.version),
+  };
+}
+
+function toCredential(row: Selectable<Database['credentials']>): Credential {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    kind: row.kind === 'key' ? 'key' : 'token',
+    email: row.email,
+    name: row.name,
+    permission: row.permission as Permission,
+    createdAt: Number(row.created_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+  };
+}
+
+function toVariant(row: Selectable<Database['variants']>): Variant {
+  return {
+    accountId: row.account_id,
+    name: row.name,
+    options: JSON.parse(row.options) as VariantOptions,
+    neverRequireSignedUrls: Number(row.never_require_signed) === 1,
+    version: Number(row.version),
+  };
+}
+
+export class KyselyMetaStore implements MetaStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly quirks: DialectQuirks,
+  ) {}
+
+  async createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('accounts')
+        .values({ id: account.id, hash: account.hash, created_at: account.createdAt })
+        .execute();
+      await trx
+        .insertInto('variants')
+        .values({
+          account_id: account.id,
+          name: defaults.variant.name,
+          options: JSON.stringify(defaults.variant.options),
+          never_require_signed: defaults.variant.neverRequireSignedUrls ? 1 : 0,
+          version: defaults.variant.version,
+          created_at: account.createdAt,
+        })
+        .execute();
+      await trx
+        .insertInto('signing_keys')
+        .values({
+          account_id: account.id,
+          name: defaults.signingKey.name,
+          value: defaults.signingKey.value,
+          created_at: defaults.signingKey.createdAt,
+        })
+        .execute();
+    });
+  }
+
+  async findAccount(accountId: string): Promise<Account | undefined> {
+    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
+    return row && { id: row.id, hash: row.hash, createdAt: Number(row.created_at) };
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = await this.db.selectFrom('accounts').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => ({ id: row.id, hash: row.hash, createdAt: Number(row.created_at) }));
+  }
+
+  async createCredential(credential: Credential, secretHash: string): Promise<void> {
+    await this.db
+      .insertInto('credentials')
+      .values({
+        id: credential.id,
+        account_id: credential.accountId,
+        kind: credential.kind,
+        email: credential.email,
+        name: credential.name,
+        permission: credential.permission,
+        secret_hash: secretHash,
+        created_at: credential.createdAt,
+        revoked_at: credential.revokedAt,
+      })
+      .execute();
+  }
+
+  async findCredentialBySecretHash(
+    secretHash: string,
+  ): Promise<{ credential: Credential; secretHash: string } | undefined> {
+    const row = await this.db
+      .selectFrom('credentials')
+      .selectAll()
+      .where('secret_hash', '=', secretHash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return row && { credential: toCredential(row), secretHash: row.secret_hash };
+  }
+
+  async listCredentials(accountId?: string): Promise<Credential[]> {
+    let query = this.db.selectFrom('credentials').selectAll().orderBy('created_at').orderBy('id');
+    if (accountId !== undefined) query = query.where('account_id', '=', accountId);
+    return (await query.execute()).map(toCredential);
+  }
+
+  async revokeCredential(credentialId: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('credentials')
+      .set({ revoked_at: now })
+      .where('id', '=', credentialId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async insertImage(image: ImageRecord, quota: number): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // Count and insert in one transaction so concurrent uploads cannot both take the last slot.
+        const live = await this.countIn(trx, image.accountId, {});
+        if (!image.draft && live >= quota) throw new PictorError(5453);
+        await trx
+          .insertInto('images')
+          .values({
+            account_id: image.accountId,
+            id: image.id,
+            filename: image.filename,
+            creator: image.creator,
+            meta: JSON.stringify(image.meta),
+            require_signed: image.requireSignedUrls ? 1 : 0,
+            uploaded_at: image.uploadedAt,
+            draft: image.draft ? 1 : 0,
+            blob_key: image.blobKey,
+            content_type: image.contentType,
+            size: image.size,
+            sha256: image.sha256,
+            width: image.width,
+            height: image.height,
+            version: image.version,
+          })
+          .execute();
+      });
+    } catch (error) {
+      if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
+      throw error;
+    }
+  }
+
+  async findImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
+    const row = await this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('id', '=', imageId)
+      .executeTakeFirst();
+    return row && toImage(row);
+  }
+
+  async updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('images')
+        .set((eb) => ({
+          ...(patch.meta !== undefined && { meta: JSON.stringify(patch.meta) }),
+          ...(patch.requireSignedUrls !== undefined && { require_signed: patch.requireSignedUrls ? 1 : 0 }),
+          ...(patch.creator !== undefined && { creator: patch.creator }),
+          version: eb('version', '+', 1),
+        }))
+        .where('account_id', '=', accountId)
+        .where('id', '=', imageId)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return undefined;
+      const row = await trx
+        .selectFrom('images')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('id', '=', imageId)
+        .executeTakeFirstOrThrow();
+      return toImage(row);
+    });
+  }
+
+  async deleteImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('images')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('id', '=', imageId)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
+      return toImage(row);
+    });
+  }
+
+  async countImages(accountId: string, filter: ImageFilter = {}): Promise<number> {
+    return this.countIn(this.db, accountId, filter);
+  }
+
+  private async countIn(db: Kysely<Database> | Transaction<Database>, accountId: string, filter: ImageFilter) {
+    const row = await this.filtered(db, accountId, filter)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Live (non-draft) images of an account that match the filter. */
+  private filtered(db: Kysely<Database> | Transaction<Database>, accountId: string, filter: ImageFilter) {
+    let query = db.selectFrom('images').where('account_id', '=', accountId).where('draft', '=', 0);
+    if (filter.creator !== undefined) {
+      const creator = filter.creator;
+      query = creator === null ? query.where('creator', 'is', null) : query.where('creator', '=', creator);
+    }
+    for (const metaFilter of filter.meta ?? []) query = query.where(this.quirks.metaMatches(metaFilter));
+    return query;
+  }
+
+  async listImagesPage(accountId: string, filter: ImageFilter, offset: number, limit: number): Promise<ImageRecord[]> {
+    const rows = await this.filtered(this.db, accountId, filter)
+      .selectAll()
+      .orderBy('uploaded_at', 'desc')
+      .orderBy('id', 'desc')
+      .offset(offset)
+      .limit(limit)
+      .execute();
+    return rows.map(toImage);
+  }
+
+  async listImagesAfter(
+    accountId: string,
+    filter: ImageFilter,
+    order: SortOrder,
+    after: ListCursor | undefined,
+    limit: number,
+  ): Promise<ImageRecord[]> {
+    let query = this.filtered(this.db, accountId, filter).selectAll();
+    if (after) {
+      const op = order === 'asc' ? '>' : '<';
+      query = query.where((eb) =>
+        eb.or([
+          eb('uploaded_at', op, after.uploadedAt),
+          eb.and([eb('uploaded_at', '=', after.uploadedAt), eb('id', op, after.id)]),
+        ]),
+      );
+    }
+    const rows = await query.orderBy('uploaded_at', order).orderBy('id', order).limit(limit).execute();
+    return rows.map(toImage);
+  }
+
+  async listBlobKeys(): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('images').select('blob_key').where('blob_key', 'is not', null).execute();
+    return new Set(rows.map((row) => row.blob_key as string));
+  }
+
+  async listVariants(accountId: string): Promise<Variant[]> {
+    const rows = await this.db
+      .selectFrom('variants')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .orderBy('created_at')
+      .orderBy('name')
+      .execute();
+    return rows.map(toVariant);
+  }
+
+  async listSigningKeys(accountId: string): Promise<SigningKey[]> {
+    const rows = await this.db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .orderBy('created_at')
+      .orderBy('name')
+      .execute();
+    return rows.map((row) => ({
+      accountId: row.account_id,
+      name: row.name,
+      value: row.value,
+      createdAt: Number(row.created_at),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+

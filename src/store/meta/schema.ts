@@ -1,0 +1,65 @@
+/** Table shapes as Kysely sees them. Booleans are stored as 0/1 integers and times as Unix milliseconds,
+ * so the same queries run unchanged on SQLite and PostgreSQL. */
+import type { Generated } from 'kysely';
+
+export interface AccountsTable {
+  id: string;
+  hash: string;
+  created_at: number;
+}
+
+export interface CredentialsTable {
+  id: string;
+  account_id: string;
+  kind: string;
+  email: string | null;
+  name: string;
+  permission: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ImagesTable {
+  account_id: string;
+  id: string;
+  filename: string;
+  creator: string | null;
+  /** JSON text of the user metadata object. */
+  meta: string;
+  require_signed: number;
+  uploaded_at: number;
+  draft: number;
+  blob_key: string | null;
+  content_type: string | null;
+  size: number | null;
+  sha256: string | null;
+  width: number | null;
+  height: number | null;
+  version: Generated<number>;
+}
+
+export interface VariantsTable {
+  account_id: string;
+  name: string;
+  /** JSON text of the variant options. */
+  options: string;
+  never_require_signed: number;
+  version: number;
+  created_at: number;
+}
+
+export interface SigningKeysTable {
+  account_id: string;
+  name: string;
+  value: string;
+  created_at: number;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  credentials: CredentialsTable;
+  images: ImagesTable;
+  variants: VariantsTable;
+  signing_keys: SigningKeysTable;
+}

@@ -1,0 +1,29 @@
+/** Chooses and opens the storage adapters for a configuration (embedded SQLite + local disk today). */
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { FsBlobStore } from './blob/fs.js';
+import { openSqliteMetaStore } from './meta/sqlite.js';
+import type { BlobStore, MetaStore } from './ports.js';
+
+export interface Stores {
+  meta: MetaStore;
+  blobs: BlobStore;
+  close(): Promise<void>;
+}
+
+export async function openMetaStore(config: Pick<Config, 'dataDir'>): Promise<MetaStore> {
+  return openSqliteMetaStore(config.dataDir);
+}
+
+export async function openStores(config: Pick<Config, 'dataDir'>): Promise<Stores> {
+  const meta = await openMetaStore(config);
+  const blobs = await FsBlobStore.open(path.join(config.dataDir, 'originals'));
+  return {
+    meta,
+    blobs,
+    async close() {
+      await blobs.close();
+      await meta.close();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Storage ports. Services depend only on these interfaces; adapters (SQLite/PostgreSQL via Kysely,
+ * local disk, later S3) implement them. Methods are named by intent; no SQL or paths leak above.
+ */
+import type { Readable } from 'node:stream';
+import type {
+  Account,
+  Credential,
+  ImageFilter,
+  ImageRecord,
+  ListCursor,
+  SigningKey,
+  SortOrder,
+  Variant,
+} from '../domain/model.js';
+
+export interface ImagePatch {
+  meta?: ImageRecord['meta'];
+  requireSignedUrls?: boolean;
+  creator?: string | null;
+}
+
+export interface MetaStore {
+  // Accounts and credentials
+  createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void>;
+  findAccount(accountId: string): Promise<Account | undefined>;
+  listAccounts(): Promise<Account[]>;
+  createCredential(credential: Credential, secretHash: string): Promise<void>;
+  /** The live (not revoked) credential whose secret hashes to `secretHash`, with its stored hash. */
+  findCredentialBySecretHash(
+    secretHash: string,
+  ): Promise<{ credential: Credential; secretHash: string } | undefined>;
+  listCredentials(accountId?: string): Promise<Credential[]>;
+  /** Marks a credential revoked; false if no live credential has that id. */
+  revokeCredential(credentialId: string, now: number): Promise<boolean>;
+
+  // Images
+  /**
+   * Inserts a new image row if the account is below `quota` live images.
+   * Throws PictorError 5409 on a duplicate id and 5453 when the quota is reached.
+   */
+  insertImage(image: ImageRecord, quota: number): Promise<void>;
+  findImage(accountId: string, imageId: string): Promise<ImageRecord | undefined>;
+  updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined>;
+  /** Removes the row and returns it (so the caller can remove its bytes), or undefined. */
+  deleteImage(accountId: string, imageId: string): Promise<ImageRecord | undefined>;
+  countImages(accountId: string, filter?: ImageFilter): Promise<number>;
+  /** Newest first, offset pagination (v1 list). */
+  listImagesPage(accountId: string, filter: ImageFilter, offset: number, limit: number): Promise<ImageRecord[]>;
+  /** Keyset pagination in (uploadedAt, id) order, strictly after `after` (v2 list). */
+  listImagesAfter(
+    accountId: string,
+    filter: ImageFilter,
+    order: SortOrder,
+    after: ListCursor | undefined,
+    limit: number,
+  ): Promise<ImageRecord[]>;
+  /** Every blob key referenced by a row (for orphan sweeps). */
+  listBlobKeys(): Promise<Set<string>>;
+
+  // Variants and signing keys (managed through the API in the delivery issue; read here for `variants` URLs)
+  listVariants(accountId: string): Promise<Variant[]>;
+  listSigningKeys(accountId: string): Promise<SigningKey[]>;
+
+  close(): Promise<void>;
+}
+
+export interface BlobInfo {
+  size: number;
+}
+
+export interface BlobStore {
+  /** Durably stores `bytes` under `key`: after it resolves the bytes survive a crash; before, nothing is visible. */
+  put(key: string, bytes: Buffer): Promise<void>;
+  /** Streams the bytes, or undefined if there is no such blob. */
+  get(key: string): Promise<{ stream: Readable; info: BlobInfo } | undefined>;
+  delete(key: string): Promise<void>;
+  /** Every key stored (for orphan sweeps). */
+  list(): AsyncIterable<string>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,81 @@
+/**
+ * Starts the real Pictor server on an ephemeral port with a fresh temp data dir, a bootstrap account
+ * and a read+write token. Tests drive it over HTTP like any client.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { type RunningServer, startServer } from '../../src/server.js';
+
+export const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/images');
+
+export function fixture(name: string): Buffer {
+  return fs.readFileSync(path.join(FIXTURES, name));
+}
+
+export interface TestServer {
+  server: RunningServer;
+  url: string;
+  dataDir: string;
+  accountId: string;
+  token: string;
+  /** `<url>/client/v4/accounts/<accountId>/images` */
+  imagesUrl: string;
+  auth: { authorization: string };
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+export function tempDir(prefix = 'pictor-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function randomAccountId(): string {
+  counter += 1;
+  return (Date.now().toString(16) + counter.toString(16).padStart(4, '0') + 'a'.repeat(32)).slice(0, 32);
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = env.PICTOR_DATA_DIR ?? tempDir();
+  const accountId = env.PICTOR_BOOTSTRAP_ACCOUNT_ID ?? randomAccountId();
+  const token = env.PICTOR_BOOTSTRAP_TOKEN ?? `test-token-${accountId}`;
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    PICTOR_LOG_LEVEL: 'warn',
+    PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId,
+    PICTOR_BOOTSTRAP_TOKEN: token,
+    ...env,
+    PICTOR_DATA_DIR: dataDir,
+  });
+  const server = await startServer(config);
+  return {
+    server,
+    url: server.url,
+    dataDir,
+    accountId,
+    token,
+    imagesUrl: `${server.url}/client/v4/accounts/${accountId}/images`,
+    auth: { authorization: `Bearer ${token}` },
+    async stop() {
+      await server.close();
+    },
+  };
+}
+
+/** Multipart upload with fetch + FormData, as a browser or script would send it. */
+export async function upload(
+  t: TestServer,
+  fields: Record<string, string | Blob>,
+  headers: Record<string, string> = t.auth,
+): Promise<Response> {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  return fetch(`${t.imagesUrl}/v1`, { method: 'POST', body: form, headers });
+}
+
+export function fileBlob(name: string, type = 'application/octet-stream'): Blob {
+  return new Blob([fixture(name)], { type });
+}
