@@ -8,6 +8,7 @@ import { buildApp } from './app.js';
 import { type Config, defaultPublicUrl } from './config.js';
 import { AccountService } from './domain/accounts.js';
 import { ImageService } from './domain/images.js';
+import { sweepOrphanBlobs } from './domain/maintenance.js';
 import { PublicUrls } from './domain/public-urls.js';
 import { UrlFetcher } from './domain/url-fetch.js';
 import { openStores } from './store/open.js';
@@ -23,6 +24,8 @@ export interface RunningServer {
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const stores = await openStores(config);
+  // Embedded mode is one process per data dir, so nothing is uploading yet: safe to sweep.
+  const orphans = await sweepOrphanBlobs(stores.meta, stores.blobs);
   const accounts = new AccountService(stores.meta);
   let firstRun: RunningServer['firstRun'];
   if (config.bootstrap) {
@@ -44,6 +47,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     imageQuota: config.imageQuota,
   });
   const app = await buildApp({ accounts, images, limits: config.limits }, { logLevel: config.logLevel });
+  if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
   app.addHook('onClose', async () => {
     await fetcher.close();
     await stores.close();

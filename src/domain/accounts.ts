@@ -6,8 +6,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ACCOUNT_ID_PATTERN } from '../config.js';
 import { PictorError, badRequest } from '../errors.js';
 import { generateAccountHash, generateAccountId } from './ids.js';
-import type { Account, Credential, Permission, Variant } from './model.js';
+import type { Account, AccountSettings, Credential, Permission, Variant } from './model.js';
 import type { MetaStore } from '../store/ports.js';
+
+export const DEFAULT_ACCOUNT_SETTINGS: AccountSettings = { flexibleVariants: false, browserTtl: 172_800 };
 
 /** Cloudflare's built-in variant, created with every account. */
 export const PUBLIC_VARIANT_OPTIONS = { fit: 'scale-down', width: 1366, height: 768, metadata: 'none' } as const;
@@ -58,7 +60,7 @@ export class AccountService {
     if (!ACCOUNT_ID_PATTERN.test(id)) throw badRequest('Account id must be 32 lowercase hexadecimal characters');
     if (await this.store.findAccount(id)) throw new PictorError(5409, `Account ${id} already exists`);
     const createdAt = this.now();
-    const account: Account = { id, hash: generateAccountHash(), createdAt };
+    const account: Account = { id, hash: generateAccountHash(), createdAt, ...DEFAULT_ACCOUNT_SETTINGS };
     const variant: Variant = {
       accountId: id,
       name: 'public',

@@ -137,6 +137,7 @@ export class ImageService {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       width: probed.width,
       height: probed.height,
+      frames: probed.frames,
       version: 1,
     };
     try {

@@ -2,7 +2,14 @@
 
 export type Permission = 'images:read' | 'images:write';
 
-export interface Account {
+export interface AccountSettings {
+  /** Whether delivery URLs may carry transformation options instead of a variant name. */
+  flexibleVariants: boolean;
+  /** Browser cache TTL of delivered images, seconds. */
+  browserTtl: number;
+}
+
+export interface Account extends AccountSettings {
   id: string;
   hash: string;
   createdAt: number;
@@ -37,8 +44,10 @@ export interface ImageRecord {
   contentType: string | null;
   size: number | null;
   sha256: string | null;
+  /** Displayed size (after EXIF orientation); height is per frame. */
   width: number | null;
   height: number | null;
+  frames: number | null;
   /** Bumped on every change; part of render-cache keys so edits make old renders unreachable. */
   version: number;
 }

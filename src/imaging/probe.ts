@@ -10,8 +10,9 @@ import { PictorError } from '../errors.js';
 
 export interface ProbedImage {
   contentType: string;
+  /** Width as displayed, i.e. after EXIF orientation. */
   width: number;
-  /** Height of one frame. */
+  /** Height of one frame as displayed, i.e. after EXIF orientation. */
   height: number;
   frames: number;
 }
@@ -86,5 +87,7 @@ export async function probeImage(bytes: Buffer, limits: UploadLimits): Promise<P
   } catch {
     throw unsupported('the image data is truncated or corrupt');
   }
-  return { contentType, width, height, frames };
+  // EXIF orientations 5-8 store the picture rotated by 90 degrees: report what a viewer sees.
+  const swapped = (metadata.orientation ?? 1) >= 5;
+  return { contentType, width: swapped ? height : width, height: swapped ? width : height, frames };
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { FsBlobStore } from './blob/fs.js';
+import { acquireDataDirLock } from './data-dir-lock.js';
 import { openSqliteMetaStore } from './meta/sqlite.js';
 import type { BlobStore, MetaStore } from './ports.js';
 
@@ -15,15 +16,23 @@ export async function openMetaStore(config: Pick<Config, 'dataDir'>): Promise<Me
   return openSqliteMetaStore(config.dataDir);
 }
 
+/** Opens the stores a server uses, holding the data dir's lock until `close`. */
 export async function openStores(config: Pick<Config, 'dataDir'>): Promise<Stores> {
-  const meta = await openMetaStore(config);
-  const blobs = await FsBlobStore.open(path.join(config.dataDir, 'originals'));
-  return {
-    meta,
-    blobs,
-    async close() {
-      await blobs.close();
-      await meta.close();
-    },
-  };
+  const release = acquireDataDirLock(config.dataDir);
+  try {
+    const meta = await openMetaStore(config);
+    const blobs = await FsBlobStore.open(path.join(config.dataDir, 'originals'));
+    return {
+      meta,
+      blobs,
+      async close() {
+        await blobs.close();
+        await meta.close();
+        release();
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }

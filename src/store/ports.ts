@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type {
   Account,
+  AccountSettings,
   Credential,
   ImageFilter,
   ImageRecord,
@@ -12,6 +13,7 @@ import type {
   SigningKey,
   SortOrder,
   Variant,
+  VariantOptions,
 } from '../domain/model.js';
 
 export interface ImagePatch {
@@ -24,6 +26,8 @@ export interface MetaStore {
   // Accounts and credentials
   createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void>;
   findAccount(accountId: string): Promise<Account | undefined>;
+  findAccountByHash(accountHash: string): Promise<Account | undefined>;
+  updateAccountSettings(accountId: string, patch: Partial<AccountSettings>): Promise<Account | undefined>;
   listAccounts(): Promise<Account[]>;
   createCredential(credential: Credential, secretHash: string): Promise<void>;
   /** The live (not revoked) credential whose secret hashes to `secretHash`, with its stored hash. */
@@ -58,9 +62,25 @@ export interface MetaStore {
   /** Every blob key referenced by a row (for orphan sweeps). */
   listBlobKeys(): Promise<Set<string>>;
 
-  // Variants and signing keys (managed through the API in the delivery issue; read here for `variants` URLs)
+  // Variants
   listVariants(accountId: string): Promise<Variant[]>;
+  findVariant(accountId: string, name: string): Promise<Variant | undefined>;
+  /** Throws 5409 on a duplicate name and 5400 when the account already has `maxVariants`. */
+  insertVariant(variant: Variant, maxVariants: number, now: number): Promise<void>;
+  /** Replaces options and the signing bypass, bumping the variant's version. */
+  updateVariant(
+    accountId: string,
+    name: string,
+    change: { options: VariantOptions; neverRequireSignedUrls: boolean },
+  ): Promise<Variant | undefined>;
+  deleteVariant(accountId: string, name: string): Promise<boolean>;
+
+  // Signing keys
   listSigningKeys(accountId: string): Promise<SigningKey[]>;
+  /** Creates the key, or rotates the value of an existing one; 5400 past `maxKeys`. */
+  putSigningKey(key: SigningKey, maxKeys: number): Promise<void>;
+  /** Deletes a key; if it was the last one, `replacement` is inserted in the same transaction. */
+  deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -76,6 +76,7 @@ export async function upload(
   return fetch(`${t.imagesUrl}/v1`, { method: 'POST', body: form, headers });
 }
 
-export function fileBlob(name: string, type = 'application/octet-stream'): Blob {
-  return new Blob([fixture(name)], { type });
+/** A fixture as a named File part (its filename is the fixture's name). */
+export function fileBlob(name: string, type = 'application/octet-stream'): File {
+  return new File([fixture(name)], name, { type });
 }

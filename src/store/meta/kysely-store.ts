@@ -3,9 +3,10 @@
  * connected `Kysely<Database>` and a few quirks; every query below runs unchanged on each.
  */
 import type { Expression, Kysely, Selectable, SqlBool, Transaction } from 'kysely';
-import { PictorError, alreadyExists } from '../../errors.js';
+import { PictorError, alreadyExists, badRequest } from '../../errors.js';
 import type {
   Account,
+  AccountSettings,
   Credential,
   ImageFilter,
   ImageRecord,
@@ -44,7 +45,18 @@ function toImage(row: ImageRow): ImageRecord {
     sha256: row.sha256,
     width: row.width,
     height: row.height,
+    frames: row.frames,
     version: Number(row.version),
+  };
+}
+
+function toAccount(row: Selectable<Database['accounts']>): Account {
+  return {
+    id: row.id,
+    hash: row.hash,
+    createdAt: Number(row.created_at),
+    flexibleVariants: Number(row.flexible_variants) === 1,
+    browserTtl: Number(row.browser_ttl),
   };
 }
 
@@ -81,7 +93,13 @@ export class KyselyMetaStore implements MetaStore {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('accounts')
-        .values({ id: account.id, hash: account.hash, created_at: account.createdAt })
+        .values({
+          id: account.id,
+          hash: account.hash,
+          created_at: account.createdAt,
+          flexible_variants: account.flexibleVariants ? 1 : 0,
+          browser_ttl: account.browserTtl,
+        })
         .execute();
       await trx
         .insertInto('variants')
@@ -108,12 +126,31 @@ export class KyselyMetaStore implements MetaStore {
 
   async findAccount(accountId: string): Promise<Account | undefined> {
     const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
-    return row && { id: row.id, hash: row.hash, createdAt: Number(row.created_at) };
+    return row && toAccount(row);
+  }
+
+  async findAccountByHash(accountHash: string): Promise<Account | undefined> {
+    const row = await this.db.selectFrom('accounts').selectAll().where('hash', '=', accountHash).executeTakeFirst();
+    return row && toAccount(row);
+  }
+
+  async updateAccountSettings(accountId: string, patch: Partial<AccountSettings>): Promise<Account | undefined> {
+    if (patch.flexibleVariants !== undefined || patch.browserTtl !== undefined) {
+      await this.db
+        .updateTable('accounts')
+        .set({
+          ...(patch.flexibleVariants !== undefined && { flexible_variants: patch.flexibleVariants ? 1 : 0 }),
+          ...(patch.browserTtl !== undefined && { browser_ttl: patch.browserTtl }),
+        })
+        .where('id', '=', accountId)
+        .execute();
+    }
+    return this.findAccount(accountId);
   }
 
   async listAccounts(): Promise<Account[]> {
     const rows = await this.db.selectFrom('accounts').selectAll().orderBy('created_at').orderBy('id').execute();
-    return rows.map((row) => ({ id: row.id, hash: row.hash, createdAt: Number(row.created_at) }));
+    return rows.map(toAccount);
   }
 
   async createCredential(credential: Credential, secretHash: string): Promise<void> {
@@ -184,6 +221,7 @@ export class KyselyMetaStore implements MetaStore {
             sha256: image.sha256,
             width: image.width,
             height: image.height,
+            frames: image.frames,
             version: image.version,
           })
           .execute();
@@ -310,6 +348,120 @@ export class KyselyMetaStore implements MetaStore {
       .orderBy('name')
       .execute();
     return rows.map(toVariant);
+  }
+
+  async findVariant(accountId: string, name: string): Promise<Variant | undefined> {
+    const row = await this.db
+      .selectFrom('variants')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && toVariant(row);
+  }
+
+  async insertVariant(variant: Variant, maxVariants: number, now: number): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const { n } = await trx
+          .selectFrom('variants')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('account_id', '=', variant.accountId)
+          .executeTakeFirstOrThrow();
+        if (Number(n) >= maxVariants) throw badRequest(`An account can have at most ${maxVariants} variants`);
+        await trx
+          .insertInto('variants')
+          .values({
+            account_id: variant.accountId,
+            name: variant.name,
+            options: JSON.stringify(variant.options),
+            never_require_signed: variant.neverRequireSignedUrls ? 1 : 0,
+            version: variant.version,
+            created_at: now,
+          })
+          .execute();
+      });
+    } catch (error) {
+      if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
+      throw error;
+    }
+  }
+
+  async updateVariant(
+    accountId: string,
+    name: string,
+    change: { options: VariantOptions; neverRequireSignedUrls: boolean },
+  ): Promise<Variant | undefined> {
+    const result = await this.db
+      .updateTable('variants')
+      .set((eb) => ({
+        options: JSON.stringify(change.options),
+        never_require_signed: change.neverRequireSignedUrls ? 1 : 0,
+        version: eb('version', '+', 1),
+      }))
+      .where('account_id', '=', accountId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 0 ? undefined : this.findVariant(accountId, name);
+  }
+
+  async deleteVariant(accountId: string, name: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('variants')
+      .where('account_id', '=', accountId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async putSigningKey(key: SigningKey, maxKeys: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('signing_keys')
+        .set({ value: key.value })
+        .where('account_id', '=', key.accountId)
+        .where('name', '=', key.name)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) > 0) return;
+      const { n } = await trx
+        .selectFrom('signing_keys')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('account_id', '=', key.accountId)
+        .executeTakeFirstOrThrow();
+      if (Number(n) >= maxKeys) throw badRequest(`An account can have at most ${maxKeys} signing keys`);
+      await trx
+        .insertInto('signing_keys')
+        .values({ account_id: key.accountId, name: key.name, value: key.value, created_at: key.createdAt })
+        .execute();
+    });
+  }
+
+  async deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await trx
+        .deleteFrom('signing_keys')
+        .where('account_id', '=', accountId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) === 0) return false;
+      const { n } = await trx
+        .selectFrom('signing_keys')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('account_id', '=', accountId)
+        .executeTakeFirstOrThrow();
+      if (Number(n) === 0) {
+        await trx
+          .insertInto('signing_keys')
+          .values({
+            account_id: replacement.accountId,
+            name: replacement.name,
+            value: replacement.value,
+            created_at: replacement.createdAt,
+          })
+          .execute();
+      }
+      return true;
+    });
   }
 
   async listSigningKeys(accountId: string): Promise<SigningKey[]> {

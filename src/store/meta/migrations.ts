@@ -12,6 +12,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
         .addColumn('hash', 'varchar(32)', (c) => c.notNull().unique())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('flexible_variants', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('browser_ttl', 'integer', (c) => c.notNull().defaultTo(172800))
         .execute();
 
       await db.schema
@@ -43,6 +45,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('sha256', 'varchar(64)')
         .addColumn('width', 'integer')
         .addColumn('height', 'integer')
+        .addColumn('frames', 'integer')
         .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
         .addPrimaryKeyConstraint('images_pk', ['account_id', 'id'])
         .execute();

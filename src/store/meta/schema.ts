@@ -6,6 +6,8 @@ export interface AccountsTable {
   id: string;
   hash: string;
   created_at: number;
+  flexible_variants: number;
+  browser_ttl: number;
 }
 
 export interface CredentialsTable {
@@ -36,6 +38,7 @@ export interface ImagesTable {
   sha256: string | null;
   width: number | null;
   height: number | null;
+  frames: number | null;
   version: Generated<number>;
 }
 
