@@ -1,12 +1,16 @@
 /** Builds the Fastify application from already-constructed services. Nothing here opens stores. */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
+import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
 
 export interface AppOptions {
   logLevel: string;
 }
 
-export async function buildApp(deps: ApiDependencies, options: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(
+  deps: ApiDependencies & DeliveryDependencies,
+  options: AppOptions,
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: options.logLevel,
@@ -19,5 +23,6 @@ export async function buildApp(deps: ApiDependencies, options: AppOptions): Prom
     return503OnClosing: true,
   });
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
+  await app.register(async (scope) => deliveryPlugin(scope, deps));
   return app;
 }

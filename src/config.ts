@@ -2,6 +2,7 @@
  * The one place that reads the environment. `loadConfig` is called once by the composition root
  * (server or CLI); everything else receives the typed `Config` value.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -19,6 +20,18 @@ export interface Config {
   logLevel: string;
   limits: UploadLimits;
   urlFetch: UrlFetchSettings;
+  rendering: RenderSettings;
+}
+
+export interface RenderSettings {
+  /** Renders running at once (default: the number of cores). */
+  concurrency: number;
+  /** Renders waiting for a slot before new ones get 503. */
+  maxQueue: number;
+  /** Size bound of the on-disk render cache. */
+  cacheMaxBytes: number;
+  /** Size bound of the in-memory render cache. */
+  memoryCacheBytes: number;
 }
 
 export interface UploadLimits {
@@ -143,6 +156,12 @@ export function loadConfig(env: Env = process.env): Config {
     urlFetch: {
       timeoutMs: readInteger(env, 'PICTOR_URL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),
       maxRedirects: 3,
+    },
+    rendering: {
+      concurrency: readInteger(env, 'PICTOR_RENDER_CONCURRENCY', os.availableParallelism(), 1, 256),
+      maxQueue: readInteger(env, 'PICTOR_RENDER_QUEUE', 32, 0, 100_000),
+      cacheMaxBytes: readInteger(env, 'PICTOR_CACHE_MAX_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+      memoryCacheBytes: readInteger(env, 'PICTOR_MEMORY_CACHE_BYTES', 64 * 1024 ** 2, 0, Number.MAX_SAFE_INTEGER),
     },
   };
 }

@@ -1,10 +1,11 @@
 /**
  * The one error type of Pictor. Domain code throws `PictorError` with a Cloudflare error code;
  * only the HTTP adapters decide how it is written (JSON envelope for the API, plain text for delivery).
+ * API codes are 4-5 digit 5xxx/6xxx/7xxx/10000; delivery codes are 9xxx, as on imagedelivery.net.
  */
 
-/** Cloudflare Images API codes (5xxx), auth codes (6xxx, 10000) and routing codes (7xxx) that Pictor emits. */
-export const API_ERRORS = {
+/** Every code Pictor emits, with its HTTP status and default message. */
+export const ERRORS = {
   5400: { status: 400, message: 'Bad Request' },
   5401: { status: 404, message: 'Variant name not found' },
   5403: { status: 403, message: 'The given account is not valid or is not authorized to access this service' },
@@ -27,9 +28,17 @@ export const API_ERRORS = {
   6003: { status: 400, message: 'Invalid request headers' },
   7003: { status: 404, message: 'No route for that URI' },
   10000: { status: 403, message: 'Authentication error' },
+  9401: { status: 400, message: 'Invalid or missing image transformation options' },
+  9404: { status: 404, message: 'Image not found' },
+  9425: { status: 403, message: 'Image access denied' },
+  9429: { status: 403, message: 'Flexible variants are not enabled for this image' },
+  9431: { status: 404, message: 'Not found' },
+  9500: { status: 500, message: 'Internal error while rendering the image' },
+  9520: { status: 415, message: 'The original image has an unsupported format' },
+  9523: { status: 503, message: 'Too many images are being resized; try again shortly' },
 } as const;
 
-export type ApiErrorCode = keyof typeof API_ERRORS;
+export type ErrorCode = keyof typeof ERRORS;
 
 export interface ErrorChainItem {
   code: number;
@@ -37,17 +46,17 @@ export interface ErrorChainItem {
 }
 
 export class PictorError extends Error {
-  readonly code: ApiErrorCode;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly chain: ErrorChainItem[] | undefined;
   /** Seconds a client should wait before retrying (503s). */
   readonly retryAfter: number | undefined;
 
-  constructor(code: ApiErrorCode, message?: string, options: { chain?: ErrorChainItem[]; retryAfter?: number } = {}) {
-    super(message ?? API_ERRORS[code].message);
+  constructor(code: ErrorCode, message?: string, options: { chain?: ErrorChainItem[]; retryAfter?: number } = {}) {
+    super(message ?? ERRORS[code].message);
     this.name = 'PictorError';
     this.code = code;
-    this.status = API_ERRORS[code].status;
+    this.status = ERRORS[code].status;
     this.chain = options.chain;
     this.retryAfter = options.retryAfter;
   }

@@ -7,6 +7,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Config, defaultPublicUrl } from './config.js';
 import { AccountService } from './domain/accounts.js';
+import { AccountSettingsService } from './domain/account-settings.js';
+import { DeliveryService } from './domain/delivery.js';
+import { RenderPool } from './imaging/render-pool.js';
+import { SigningKeyService } from './domain/signing-keys.js';
+import { VariantService } from './domain/variants.js';
 import { ImageService } from './domain/images.js';
 import { sweepOrphanBlobs } from './domain/maintenance.js';
 import { PublicUrls } from './domain/public-urls.js';
@@ -46,7 +51,25 @@ export async function startServer(config: Config): Promise<RunningServer> {
     limits: config.limits,
     imageQuota: config.imageQuota,
   });
-  const app = await buildApp({ accounts, images, limits: config.limits }, { logLevel: config.logLevel });
+  const app = await buildApp(
+    {
+      accounts,
+      images,
+      limits: config.limits,
+      variants: new VariantService(stores.meta),
+      signingKeys: new SigningKeyService(stores.meta),
+      settings: new AccountSettingsService(stores.meta),
+      delivery: new DeliveryService(
+        stores.meta,
+        stores.blobs,
+        stores.renders,
+        new RenderPool(config.rendering.concurrency, config.rendering.maxQueue),
+        { memoryCacheBytes: config.rendering.memoryCacheBytes },
+      ),
+      now: Date.now,
+    },
+    { logLevel: config.logLevel },
+  );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
   app.addHook('onClose', async () => {
     await fetcher.close();

@@ -2,16 +2,17 @@
  * The account API under `/client/v4`: authentication on every route, Cloudflare's JSON envelope for
  * every answer (including errors and unknown routes), and the image routes.
  */
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { AccountService } from '../domain/accounts.js';
 import type { ImageService } from '../domain/images.js';
 import { PictorError, badRequest } from '../errors.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { errorHeaders, failure } from './envelope.js';
+import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
 import { registerImageRoutes } from './image-routes.js';
 
-export interface ApiDependencies {
+export interface ApiDependencies extends AccountRouteServices {
   accounts: AccountService;
   images: ImageService;
   limits: UploadLimits;
@@ -63,12 +64,18 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
     return sendError(reply, new PictorError(5500));
   });
 
-  app.setNotFoundHandler(async (request, reply) => {
+  // Every other path under /client/v4 (the onRequest hook has authenticated the caller by now).
+  const noRoute = async (request: FastifyRequest): Promise<never> => {
+    throw new PictorError(7003, `No route for ${request.method} ${request.url.split('?')[0]}`);
+  };
+  app.all('/*', noRoute);
+  app.setNotFoundHandler(async (request) => {
     // Authentication still comes first, so unknown routes reveal nothing to anonymous callers.
     const credential = await deps.accounts.authenticate(presentedCredential(request.headers));
     if (!credential) throw new PictorError(10000);
-    return sendError(reply, new PictorError(7003, `No route for ${request.method} ${request.url.split('?')[0]}`));
+    return noRoute(request);
   });
 
   registerImageRoutes(app, deps.images, deps.limits);
+  registerAccountRoutes(app, deps);
 }

@@ -54,9 +54,11 @@ export interface ImageRecord {
 
 export interface VariantOptions {
   fit: 'scale-down' | 'contain' | 'cover' | 'crop' | 'pad';
-  width: number;
-  height: number;
+  /** At least one of width and height is set. */
+  width?: number;
+  height?: number;
   metadata: 'keep' | 'copyright' | 'none';
+  /** Overrides the account's browser TTL for this variant, seconds. */
   browser_ttl?: number;
 }
 

@@ -4,11 +4,13 @@ import type { Config } from '../config.js';
 import { FsBlobStore } from './blob/fs.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { openSqliteMetaStore } from './meta/sqlite.js';
-import type { BlobStore, MetaStore } from './ports.js';
+import { FsRenderCache } from './cache/fs-render-cache.js';
+import type { BlobStore, MetaStore, RenderCacheStore } from './ports.js';
 
 export interface Stores {
   meta: MetaStore;
   blobs: BlobStore;
+  renders: RenderCacheStore;
   close(): Promise<void>;
 }
 
@@ -17,15 +19,18 @@ export async function openMetaStore(config: Pick<Config, 'dataDir'>): Promise<Me
 }
 
 /** Opens the stores a server uses, holding the data dir's lock until `close`. */
-export async function openStores(config: Pick<Config, 'dataDir'>): Promise<Stores> {
+export async function openStores(config: Pick<Config, 'dataDir' | 'rendering'>): Promise<Stores> {
   const release = acquireDataDirLock(config.dataDir);
   try {
     const meta = await openMetaStore(config);
     const blobs = await FsBlobStore.open(path.join(config.dataDir, 'originals'));
+    const renders = await FsRenderCache.open(path.join(config.dataDir, 'cache'), config.rendering.cacheMaxBytes);
     return {
       meta,
       blobs,
+      renders,
       async close() {
+        await renders.close();
         await blobs.close();
         await meta.close();
         release();

@@ -99,3 +99,10 @@ export interface BlobStore {
   list(): AsyncIterable<string>;
   close(): Promise<void>;
 }
+
+/** Rendered variants, keyed by a hash of everything that determines their bytes. Losing entries is harmless. */
+export interface RenderCacheStore {
+  get(key: string): Promise<Buffer | undefined>;
+  put(key: string, bytes: Buffer): Promise<void>;
+  close(): Promise<void>;
+}

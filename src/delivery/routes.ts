@@ -1,0 +1,74 @@
+/**
+ * Delivery routes: `/<account_hash>/<image_id>/<variant>` and the same under `/cdn-cgi/imagedelivery`,
+ * GET and HEAD. Errors are plain text `ERROR <code>: <message>` with `Cf-Resized: err=<code>`, as
+ * imagedelivery.net answers.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DeliveryService } from '../domain/delivery.js';
+import { PictorError } from '../errors.js';
+
+const CUSTOM_DOMAIN_PREFIX = '/cdn-cgi/imagedelivery';
+
+export interface DeliveryDependencies {
+  delivery: DeliveryService;
+  now: () => number;
+}
+
+function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
+  reply.code(error.status).header('cf-resized', `err=${error.code}`).header('cache-control', 'no-store');
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+  return reply.type('text/plain; charset=utf-8').send(`ERROR ${error.code}: ${error.message}`);
+}
+
+/** Splits the raw URL into the parts a delivery needs; ids keep their `/`. */
+function parseTarget(rawUrl: string): { accountHash: string; imageId: string; variant: string; signedPath: string; rawQuery: string } {
+  const queryStart = rawUrl.indexOf('?');
+  const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
+  const rawQuery = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1);
+  const signedPath = path.startsWith(`${CUSTOM_DOMAIN_PREFIX}/`) ? path.slice(CUSTOM_DOMAIN_PREFIX.length) : path;
+  const segments = signedPath.split('/').slice(1);
+  if (segments.length < 3 || segments.some((s) => s === '')) throw new PictorError(9431, 'Not found');
+  try {
+    return {
+      accountHash: decodeURIComponent(segments[0] as string),
+      imageId: segments.slice(1, -1).map(decodeURIComponent).join('/'),
+      variant: segments[segments.length - 1] as string,
+      signedPath,
+      rawQuery,
+    };
+  } catch {
+    throw new PictorError(9431, 'The URL is not correctly percent-encoded');
+  }
+}
+
+export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDependencies): Promise<void> {
+  app.setErrorHandler((error: FastifyError | PictorError, request, reply) => {
+    if (error instanceof PictorError) return sendError(reply, error);
+    request.log.error({ err: error }, 'delivery failed');
+    return sendError(reply, new PictorError(9500));
+  });
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const target = parseTarget(request.raw.url ?? '/');
+    const delivery = await deps.delivery.resolve({
+      ...target,
+      accept: request.headers.accept ?? '',
+      now: deps.now(),
+    });
+    reply.header('etag', delivery.etag).header('cache-control', delivery.cacheControl);
+    if (delivery.varyAccept) reply.header('vary', 'Accept');
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === delivery.etag || tag.trim() === '*')) {
+      return reply.code(304).send();
+    }
+    const bytes = await deps.delivery.bytes(delivery);
+    reply.header('x-content-type-options', 'nosniff');
+    if (delivery.contentType === 'image/svg+xml') {
+      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+    }
+    return reply.type(delivery.contentType).header('content-length', bytes.length).send(bytes);
+  };
+
+  app.get(`${CUSTOM_DOMAIN_PREFIX}/*`, handler);
+  app.get('/*', handler);
+}
