@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
+import { uploadHostPlugin } from './upload-host/routes.js';
 
 export interface AppOptions {
   logLevel: string;
@@ -23,6 +24,7 @@ export async function buildApp(
     return503OnClosing: true,
   });
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
+  await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));
   return app;
 }

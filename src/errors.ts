@@ -52,11 +52,15 @@ export class PictorError extends Error {
   /** Seconds a client should wait before retrying (503s). */
   readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options: { chain?: ErrorChainItem[]; retryAfter?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { chain?: ErrorChainItem[]; retryAfter?: number; status?: number } = {},
+  ) {
     super(message ?? ERRORS[code].message);
     this.name = 'PictorError';
     this.code = code;
-    this.status = ERRORS[code].status;
+    this.status = options.status ?? ERRORS[code].status;
     this.chain = options.chain;
     this.retryAfter = options.retryAfter;
   }

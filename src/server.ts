@@ -1,6 +1,7 @@
 /**
  * Composition root of the server: config → stores → services → app → listen. Everything is built
- * here once and handed down; tests call `startServer` with their own config.
+ * here once and handed down; tests call `startServer` with their own config (and, to test expiry
+ * without waiting, their own clock).
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -9,14 +10,18 @@ import { type Config, defaultPublicUrl } from './config.js';
 import { AccountService } from './domain/accounts.js';
 import { AccountSettingsService } from './domain/account-settings.js';
 import { DeliveryService } from './domain/delivery.js';
-import { RenderPool } from './imaging/render-pool.js';
-import { SigningKeyService } from './domain/signing-keys.js';
-import { VariantService } from './domain/variants.js';
+import { DirectUploadService } from './domain/direct-uploads.js';
 import { ImageService } from './domain/images.js';
 import { sweepOrphanBlobs } from './domain/maintenance.js';
 import { PublicUrls } from './domain/public-urls.js';
+import { SigningKeyService } from './domain/signing-keys.js';
 import { UrlFetcher } from './domain/url-fetch.js';
+import { VariantService } from './domain/variants.js';
+import { RenderPool } from './imaging/render-pool.js';
 import { openStores } from './store/open.js';
+
+/** How often expired direct-upload drafts are removed. */
+const DRAFT_SWEEP_INTERVAL_MS = 60_000;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -27,11 +32,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export interface ServerOptions {
+  /** Unix milliseconds; injectable so tests can move time forward. */
+  now?: () => number;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const now = options.now ?? Date.now;
   const stores = await openStores(config);
   // Embedded mode is one process per data dir, so nothing is uploading yet: safe to sweep.
   const orphans = await sweepOrphanBlobs(stores.meta, stores.blobs);
-  const accounts = new AccountService(stores.meta);
+  const accounts = new AccountService(stores.meta, now);
   let firstRun: RunningServer['firstRun'];
   if (config.bootstrap) {
     await accounts.ensureBootstrap(config.bootstrap.accountId, config.bootstrap.token);
@@ -50,14 +61,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
     limits: config.limits,
     imageQuota: config.imageQuota,
+    now,
   });
+  const directUploads = new DirectUploadService(stores.meta, images, urls, { imageQuota: config.imageQuota, now });
   const app = await buildApp(
     {
       accounts,
       images,
+      directUploads,
       limits: config.limits,
-      variants: new VariantService(stores.meta),
-      signingKeys: new SigningKeyService(stores.meta),
+      variants: new VariantService(stores.meta, now),
+      signingKeys: new SigningKeyService(stores.meta, now),
       settings: new AccountSettingsService(stores.meta),
       delivery: new DeliveryService(
         stores.meta,
@@ -66,12 +80,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
         new RenderPool(config.rendering.concurrency, config.rendering.maxQueue),
         { memoryCacheBytes: config.rendering.memoryCacheBytes },
       ),
-      now: Date.now,
+      now,
     },
     { logLevel: config.logLevel },
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
+
+  const sweepDrafts = (): void => {
+    directUploads.sweep().catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
+  };
+  sweepDrafts();
+  const sweeper = setInterval(sweepDrafts, DRAFT_SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
   app.addHook('onClose', async () => {
+    clearInterval(sweeper);
     await fetcher.close();
     await stores.close();
   });

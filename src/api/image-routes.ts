@@ -25,25 +25,39 @@ function parseFormBoolean(name: string, value: string): boolean {
   throw badRequest(`${name} must be true or false`);
 }
 
-/** Maps the multipart fields of an upload to the service's input. */
-export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): UploadInput {
-  let url: string | undefined;
-  let id: string | undefined;
-  let creator: string | undefined;
-  let requireSignedUrls: boolean | undefined;
+/** The text fields an upload or a direct-upload request may carry. */
+export interface ImageFormFields {
+  url?: string;
+  id?: string;
+  creator?: string;
+  expiry?: string;
+  requireSignedUrls?: boolean;
+  metadata?: Metadata;
+}
+
+/** Maps multipart text fields (metadata as a JSON string and/or bracket fields) to plain values. */
+export function imageFormFields(fields: ParsedForm['fields'], limits: UploadLimits): ImageFormFields {
+  const result: ImageFormFields = {};
   let jsonMetadata: Metadata | undefined;
   const bracketFields: Array<{ path: string[]; value: string }> = [];
-  for (const [name, value] of form.fields) {
-    if (name === 'url') url = value;
-    else if (name === 'id') id = value;
-    else if (name === 'creator') creator = value;
-    else if (name === 'requireSignedURLs') requireSignedUrls = parseFormBoolean(name, value);
+  for (const [name, value] of fields) {
+    if (name === 'url' || name === 'id' || name === 'creator' || name === 'expiry') result[name] = value;
+    else if (name === 'requireSignedURLs') result.requireSignedUrls = parseFormBoolean(name, value);
     else if (name === 'metadata') jsonMetadata = parseMetadataJson(value, limits.maxMetadataBytes);
     else {
       const path = bracketPath(name);
       if (path) bracketFields.push({ path, value });
     }
   }
+  const metadata =
+    bracketFields.length > 0 ? { ...jsonMetadata, ...buildBracketMetadata(bracketFields) } : jsonMetadata;
+  if (metadata !== undefined) result.metadata = metadata;
+  return result;
+}
+
+/** Maps the multipart form of an upload to the service's input. */
+export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): UploadInput {
+  const { url, expiry: _ignored, ...attributes } = imageFormFields(form.fields, limits);
   if (form.file && url !== undefined) throw badRequest('Send either a file or a url, not both');
   const source: UploadInput['source'] | undefined = form.file
     ? { kind: 'file', bytes: form.file.bytes, filename: form.file.filename }
@@ -51,15 +65,7 @@ export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): Upl
       ? { kind: 'url', url }
       : undefined;
   if (!source) throw badRequest('The upload must include a file or a url');
-  const metadata =
-    bracketFields.length > 0 ? { ...jsonMetadata, ...buildBracketMetadata(bracketFields) } : jsonMetadata;
-  return {
-    source,
-    ...(id !== undefined && { id }),
-    ...(creator !== undefined && { creator }),
-    ...(requireSignedUrls !== undefined && { requireSignedUrls }),
-    ...(metadata !== undefined && { metadata }),
-  };
+  return { source, ...attributes };
 }
 
 function parseEdit(body: unknown): ImageEdit {
@@ -119,20 +125,18 @@ export function imageTarget(rawUrl: string, method: string): { imageId: string; 
   }
 }
 
-export function registerImageRoutes(app: FastifyInstance, images: ImageService, limits: UploadLimits): void {
-  const base = '/accounts/:account_id/images';
+const base = '/accounts/:account_id/images';
 
-  // Uploads read the raw multipart stream themselves, so no body parser runs for this route.
-  app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
-    scope.post<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
-      const form = await parseMultipart(request.raw, limits.maxUploadBytes);
-      const input = uploadInputFromForm(form, limits);
-      return success(await images.upload(request.params.account_id, input));
-    });
+/** `POST /images/v1`: registered in a scope without body parsers, as it streams the raw body itself. */
+export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits): void {
+  scope.post<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
+    const form = await parseMultipart(request.raw, limits.maxUploadBytes);
+    const input = uploadInputFromForm(form, limits);
+    return success(await images.upload(request.params.account_id, input));
   });
+}
 
+export function registerImageRoutes(app: FastifyInstance, images: ImageService): void {
   app.get<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
     const params = searchParams(request);
     const page = positiveInteger(params, 'page', 1, Number.MAX_SAFE_INTEGER);

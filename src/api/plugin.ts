@@ -5,16 +5,19 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { AccountService } from '../domain/accounts.js';
+import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { ImageService } from '../domain/images.js';
 import { PictorError, badRequest } from '../errors.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { errorHeaders, failure } from './envelope.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
-import { registerImageRoutes } from './image-routes.js';
+import { registerDirectUploadRoutes } from './direct-upload-routes.js';
+import { registerImageRoutes, registerUploadRoute } from './image-routes.js';
 
 export interface ApiDependencies extends AccountRouteServices {
   accounts: AccountService;
   images: ImageService;
+  directUploads: DirectUploadService;
   limits: UploadLimits;
 }
 
@@ -76,6 +79,13 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
     return noRoute(request);
   });
 
-  registerImageRoutes(app, deps.images, deps.limits);
+  // Uploads stream the raw body themselves, so no body parser runs in this scope.
+  await app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    registerUploadRoute(raw, deps.images, deps.limits);
+    registerDirectUploadRoutes(raw, deps.directUploads, deps.limits);
+  });
+  registerImageRoutes(app, deps.images);
   registerAccountRoutes(app, deps);
 }

@@ -10,7 +10,7 @@ import { probeImage } from '../imaging/probe.js';
 import type { BlobStore, MetaStore } from '../store/ports.js';
 import { generateImageId, isUuidShaped, validateCustomId } from './ids.js';
 import { checkMetadata } from './metadata.js';
-import type { ImageFilter, ImageRecord, ListCursor, Metadata, SortOrder } from './model.js';
+import type { ImageFilter, ImageRecord, ListCursor, Metadata, SortOrder, UploadedOriginal } from './model.js';
 import type { PublicUrls } from './public-urls.js';
 import type { UrlFetcher } from './url-fetch.js';
 
@@ -67,7 +67,7 @@ function checkCreator(creator: string | null | undefined): void {
   }
 }
 
-function cleanFilename(name: string, fallback: string): string {
+export function cleanFilename(name: string, fallback: string): string {
   const base = name.split(/[\\/]/).pop()?.trim() ?? '';
   const chosen = base === '' ? fallback : base;
   return Array.from(chosen).slice(0, MAX_FILENAME_CHARS).join('');
@@ -103,7 +103,14 @@ export class ImageService {
     this.now = options.now ?? Date.now;
   }
 
-  async upload(accountId: string, input: UploadInput): Promise<ImageView> {
+  /**
+   * Checks the attributes every new image (upload or direct-upload draft) shares and returns its id and
+   * metadata; a custom id that already exists is refused here, before any bytes are read.
+   */
+  async checkNewImage(
+    accountId: string,
+    input: Omit<UploadInput, 'source'>,
+  ): Promise<{ id: string; meta: Metadata; requireSignedUrls: boolean }> {
     const requireSignedUrls = input.requireSignedUrls ?? false;
     if (input.id !== undefined) {
       validateCustomId(input.id);
@@ -113,24 +120,45 @@ export class ImageService {
     checkCreator(input.creator);
     const id = input.id ?? generateImageId();
     if (input.id !== undefined && (await this.meta.findImage(accountId, id))) throw new PictorError(5409);
+    return { id, meta, requireSignedUrls };
+  }
+
+  async upload(accountId: string, input: UploadInput): Promise<ImageView> {
+    const { id, meta, requireSignedUrls } = await this.checkNewImage(accountId, input);
 
     const { bytes, filename } =
       input.source.kind === 'file' ? input.source : await this.fetcher.fetch(input.source.url);
-    if (bytes.length > this.options.limits.maxUploadBytes) throw new PictorError(5413);
-    const probed = await probeImage(bytes, this.options.limits);
-
-    // Bytes first, durably; the row that makes them visible is committed only afterwards.
-    const blobKey = `${accountId}/${randomBytes(16).toString('hex')}`;
-    await this.blobs.put(blobKey, bytes);
+    const original = await this.storeOriginal(accountId, bytes, cleanFilename(filename, id.split('/').pop() ?? id));
     const image: ImageRecord = {
       accountId,
       id,
-      filename: cleanFilename(filename, id.split('/').pop() ?? id),
       creator: input.creator ?? null,
       meta,
       requireSignedUrls,
-      uploadedAt: this.now(),
       draft: false,
+      version: 1,
+      ...original,
+    };
+    try {
+      await this.meta.insertImage(image, this.options.imageQuota);
+    } catch (error) {
+      await this.discardOriginal(original);
+      throw error;
+    }
+    return this.describe(accountId, image);
+  }
+
+  /**
+   * Validates upload bytes and stores them durably. The caller commits the row that makes them
+   * visible, and calls `discardOriginal` if that fails.
+   */
+  async storeOriginal(accountId: string, bytes: Buffer, filename: string): Promise<UploadedOriginal> {
+    if (bytes.length > this.options.limits.maxUploadBytes) throw new PictorError(5413);
+    const probed = await probeImage(bytes, this.options.limits);
+    const blobKey = `${accountId}/${randomBytes(16).toString('hex')}`;
+    await this.blobs.put(blobKey, bytes);
+    return {
+      filename,
       blobKey,
       contentType: probed.contentType,
       size: bytes.length,
@@ -138,19 +166,16 @@ export class ImageService {
       width: probed.width,
       height: probed.height,
       frames: probed.frames,
-      version: 1,
+      uploadedAt: this.now(),
     };
-    try {
-      await this.meta.insertImage(image, this.options.imageQuota);
-    } catch (error) {
-      await this.blobs.delete(blobKey).catch(() => undefined);
-      throw error;
-    }
-    return this.view(accountId, image);
+  }
+
+  async discardOriginal(original: UploadedOriginal): Promise<void> {
+    await this.blobs.delete(original.blobKey).catch(() => undefined);
   }
 
   async get(accountId: string, imageId: string): Promise<ImageView> {
-    return this.view(accountId, await this.find(accountId, imageId));
+    return this.describe(accountId, await this.find(accountId, imageId));
   }
 
   async edit(accountId: string, imageId: string, edit: ImageEdit): Promise<ImageView> {
@@ -166,7 +191,7 @@ export class ImageService {
       ...(edit.creator !== undefined && { creator: edit.creator }),
     });
     if (!updated) throw imageNotFound();
-    return this.view(accountId, updated);
+    return this.describe(accountId, updated);
   }
 
   /** Removes the row first (the image is gone for every reader at once), then its bytes. */
@@ -222,7 +247,8 @@ export class ImageService {
     return image;
   }
 
-  private async view(accountId: string, image: ImageRecord): Promise<ImageView> {
+  /** The image as the API shows it. */
+  async describe(accountId: string, image: ImageRecord): Promise<ImageView> {
     const [view] = await this.viewAll(accountId, [image]);
     return view as ImageView;
   }

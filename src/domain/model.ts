@@ -77,6 +77,28 @@ export interface SigningKey {
   createdAt: number;
 }
 
+/** The one-time permission behind a direct creator upload URL. */
+export interface DirectUploadGrant {
+  tokenHash: string;
+  accountId: string;
+  imageId: string;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+/** What a completed upload adds to a draft. */
+export interface UploadedOriginal {
+  filename: string;
+  blobKey: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  width: number;
+  height: number;
+  frames: number;
+  uploadedAt: number;
+}
+
 export type SortOrder = 'asc' | 'desc';
 
 export type MetaFilterOperator =

@@ -16,6 +16,11 @@ export class PublicUrls {
     return this.base;
   }
 
+  /** The one-time direct-upload URL: `<base>/upload/<account_hash>/<secret>`. */
+  upload(accountHash: string, token: string): string {
+    return `${this.baseUrl}/upload/${accountHash}/${token}`;
+  }
+
   /** `<base>/<account_hash>/<image_id>/<variant>`; each id segment is percent-encoded, `/` kept. */
   delivery(accountHash: string, imageId: string, variant: string): string {
     const path = imageId.split('/').map(encodeURIComponent).join('/');

@@ -7,11 +7,13 @@ import type {
   Account,
   AccountSettings,
   Credential,
+  DirectUploadGrant,
   ImageFilter,
   ImageRecord,
   ListCursor,
   SigningKey,
   SortOrder,
+  UploadedOriginal,
   Variant,
   VariantOptions,
 } from '../domain/model.js';
@@ -21,6 +23,13 @@ export interface ImagePatch {
   requireSignedUrls?: boolean;
   creator?: string | null;
 }
+
+export type DraftCompletion =
+  | { kind: 'completed'; image: ImageRecord }
+  /** The grant was already used (or a concurrent completion won). */
+  | { kind: 'used' }
+  /** The draft no longer exists. */
+  | { kind: 'gone' };
 
 export interface MetaStore {
   // Accounts and credentials
@@ -44,6 +53,13 @@ export interface MetaStore {
    * Throws PictorError 5409 on a duplicate id and 5453 when the quota is reached.
    */
   insertImage(image: ImageRecord, quota: number): Promise<void>;
+  /** Inserts a draft image and its upload grant together (quota and duplicate rules as insertImage). */
+  insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void>;
+  findDirectUpload(tokenHash: string): Promise<DirectUploadGrant | undefined>;
+  /** Uses the grant once and turns the draft into a live image, atomically. */
+  completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion>;
+  /** Deletes drafts whose unused grant expired by `now`; forgets grants that expired before `forgetBefore`. */
+  removeExpiredDrafts(now: number, forgetBefore: number): Promise<number>;
   findImage(accountId: string, imageId: string): Promise<ImageRecord | undefined>;
   updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined>;
   /** Removes the row and returns it (so the caller can remove its bytes), or undefined. */

@@ -8,6 +8,7 @@ import type {
   Account,
   AccountSettings,
   Credential,
+  DirectUploadGrant,
   ImageFilter,
   ImageRecord,
   ListCursor,
@@ -15,10 +16,11 @@ import type {
   Permission,
   SigningKey,
   SortOrder,
+  UploadedOriginal,
   Variant,
   VariantOptions,
 } from '../../domain/model.js';
-import type { ImagePatch, MetaStore } from '../ports.js';
+import type { DraftCompletion, ImagePatch, MetaStore } from '../ports.js';
 import type { Database, ImagesTable } from './schema.js';
 
 export interface DialectQuirks {
@@ -199,11 +201,35 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async insertImage(image: ImageRecord, quota: number): Promise<void> {
+    await this.insertWithQuota(image, quota, async () => undefined);
+  }
+
+  async insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void> {
+    await this.insertWithQuota(image, quota, async (trx) => {
+      await trx
+        .insertInto('direct_uploads')
+        .values({
+          token_hash: grant.tokenHash,
+          account_id: grant.accountId,
+          image_id: grant.imageId,
+          expires_at: grant.expiresAt,
+          used_at: null,
+          created_at: image.uploadedAt,
+        })
+        .execute();
+    });
+  }
+
+  /** Counts and inserts in one transaction so concurrent uploads cannot both take the last slot. */
+  private async insertWithQuota(
+    image: ImageRecord,
+    quota: number,
+    alsoInTransaction: (trx: Transaction<Database>) => Promise<void>,
+  ): Promise<void> {
     try {
       await this.db.transaction().execute(async (trx) => {
-        // Count and insert in one transaction so concurrent uploads cannot both take the last slot.
         const live = await this.countIn(trx, image.accountId, {});
-        if (!image.draft && live >= quota) throw new PictorError(5453);
+        if (live >= quota) throw new PictorError(5453);
         await trx
           .insertInto('images')
           .values({
@@ -225,6 +251,7 @@ export class KyselyMetaStore implements MetaStore {
             version: image.version,
           })
           .execute();
+        await alsoInTransaction(trx);
       });
     } catch (error) {
       if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
@@ -276,7 +303,88 @@ export class KyselyMetaStore implements MetaStore {
         .executeTakeFirst();
       if (!row) return undefined;
       await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
+      // A draft's upload URL dies with it.
+      await trx.deleteFrom('direct_uploads').where('account_id', '=', accountId).where('image_id', '=', imageId).execute();
       return toImage(row);
+    });
+  }
+
+  async findDirectUpload(tokenHash: string): Promise<DirectUploadGrant | undefined> {
+    const row = await this.db.selectFrom('direct_uploads').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    return (
+      row && {
+        tokenHash: row.token_hash,
+        accountId: row.account_id,
+        imageId: row.image_id,
+        expiresAt: Number(row.expires_at),
+        usedAt: row.used_at === null ? null : Number(row.used_at),
+      }
+    );
+  }
+
+  async completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion> {
+    return this.db.transaction().execute(async (trx): Promise<DraftCompletion> => {
+      // Claiming the grant first makes concurrent completions race on one row: exactly one wins.
+      const claimed = await trx
+        .updateTable('direct_uploads')
+        .set({ used_at: original.uploadedAt })
+        .where('token_hash', '=', grant.tokenHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) === 0) return { kind: 'used' };
+      const live = await this.countIn(trx, grant.accountId, {});
+      if (live >= quota) throw new PictorError(5453);
+      const updated = await trx
+        .updateTable('images')
+        .set((eb) => ({
+          draft: 0,
+          filename: original.filename,
+          blob_key: original.blobKey,
+          content_type: original.contentType,
+          size: original.size,
+          sha256: original.sha256,
+          width: original.width,
+          height: original.height,
+          frames: original.frames,
+          uploaded_at: original.uploadedAt,
+          version: eb('version', '+', 1),
+        }))
+        .where('account_id', '=', grant.accountId)
+        .where('id', '=', grant.imageId)
+        .where('draft', '=', 1)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return { kind: 'gone' };
+      const row = await trx
+        .selectFrom('images')
+        .selectAll()
+        .where('account_id', '=', grant.accountId)
+        .where('id', '=', grant.imageId)
+        .executeTakeFirstOrThrow();
+      return { kind: 'completed', image: toImage(row) };
+    });
+  }
+
+  async removeExpiredDrafts(now: number, forgetBefore: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const expired = await trx
+        .selectFrom('direct_uploads')
+        .select(['account_id', 'image_id'])
+        .where('expires_at', '<=', now)
+        .where('used_at', 'is', null)
+        .execute();
+      let removed = 0;
+      for (const grant of expired) {
+        const result = await trx
+          .deleteFrom('images')
+          .where('account_id', '=', grant.account_id)
+          .where('id', '=', grant.image_id)
+          .where('draft', '=', 1)
+          .executeTakeFirst();
+        removed += Number(result.numDeletedRows);
+      }
+      // Grants are kept a while after expiry so late uploads get 410 rather than 404.
+      await trx.deleteFrom('direct_uploads').where('expires_at', '<=', forgetBefore).execute();
+      return removed;
     });
   }
 

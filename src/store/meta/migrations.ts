@@ -80,6 +80,18 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('signing_keys_pk', ['account_id', 'name'])
         .execute();
+
+      await db.schema
+        .createTable('direct_uploads')
+        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
+        .addColumn('image_id', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('direct_uploads_image_idx').on('direct_uploads').columns(['account_id', 'image_id']).execute();
+      await db.schema.createIndex('direct_uploads_expiry_idx').on('direct_uploads').columns(['expires_at']).execute();
     },
   },
 };

@@ -59,10 +59,21 @@ export interface SigningKeysTable {
   created_at: number;
 }
 
+export interface DirectUploadsTable {
+  /** SHA-256 of the secret in the upload URL. */
+  token_hash: string;
+  account_id: string;
+  image_id: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   credentials: CredentialsTable;
   images: ImagesTable;
   variants: VariantsTable;
   signing_keys: SigningKeysTable;
+  direct_uploads: DirectUploadsTable;
 }

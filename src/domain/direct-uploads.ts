@@ -1,0 +1,131 @@
+/**
+ * Direct creator uploads: an app's backend mints a one-time URL (`POST /images/v2/direct_upload`); an
+ * end user's browser then POSTs the file to it without credentials. Until then the image exists as a
+ * draft (shown by GET with `draft: true`, ignored by lists, stats and delivery).
+ *
+ * The URL carries 256 bits of secret (only its hash is stored). It works once: the grant is claimed in
+ * the same transaction that turns the draft into an image, so of two simultaneous uploads exactly one
+ * wins. A refused file (too large, not an image…) does not use the URL. Expired drafts are swept.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { PictorError, badRequest } from '../errors.js';
+import type { MetaStore } from '../store/ports.js';
+import { type ImageService, type ImageView, cleanFilename } from './images.js';
+import type { ImageRecord, Metadata } from './model.js';
+import type { PublicUrls } from './public-urls.js';
+
+const MINUTE = 60_000;
+export const EXPIRY_DEFAULT = 30 * MINUTE;
+export const EXPIRY_MIN = 2 * MINUTE;
+export const EXPIRY_MAX = 6 * 60 * MINUTE;
+/** Clock skew forgiven at both ends of the expiry range. */
+const EXPIRY_SLACK = 30_000;
+/** Expired grants are remembered this long so late uploads get 410 instead of 404. */
+const GRANT_MEMORY = 24 * 60 * MINUTE;
+
+export interface DirectUploadInput {
+  id?: string;
+  creator?: string;
+  /** RFC 3339 date-time. */
+  expiry?: string;
+  metadata?: Metadata;
+  requireSignedUrls?: boolean;
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function uploadUrlNotFound(): PictorError {
+  return new PictorError(5404, 'Upload URL not found');
+}
+
+export class DirectUploadService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly images: ImageService,
+    private readonly urls: PublicUrls,
+    private readonly options: { imageQuota: number; now: () => number },
+  ) {}
+
+  private expiryOf(text: string | undefined, now: number): number {
+    if (text === undefined || text === '') return now + EXPIRY_DEFAULT;
+    const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+    const at = Date.parse(text);
+    if (!rfc3339.test(text) || Number.isNaN(at)) throw badRequest('expiry must be an RFC 3339 date-time');
+    if (at < now + EXPIRY_MIN - EXPIRY_SLACK || at > now + EXPIRY_MAX + EXPIRY_SLACK) {
+      throw badRequest('expiry must be between 2 minutes and 6 hours from now');
+    }
+    return at;
+  }
+
+  async create(accountId: string, input: DirectUploadInput): Promise<{ id: string; uploadURL: string }> {
+    const now = this.options.now();
+    const expiresAt = this.expiryOf(input.expiry, now);
+    const { id, meta, requireSignedUrls } = await this.images.checkNewImage(accountId, input);
+    const account = await this.meta.findAccount(accountId);
+    if (!account) throw new PictorError(5403);
+    const token = randomBytes(32).toString('base64url');
+    const draft: ImageRecord = {
+      accountId,
+      id,
+      filename: '',
+      creator: input.creator ?? null,
+      meta,
+      requireSignedUrls,
+      uploadedAt: now,
+      draft: true,
+      blobKey: null,
+      contentType: null,
+      size: null,
+      sha256: null,
+      width: null,
+      height: null,
+      frames: null,
+      version: 1,
+    };
+    await this.meta.insertDraft(
+      draft,
+      { tokenHash: hashToken(token), accountId, imageId: id, expiresAt, usedAt: null },
+      this.options.imageQuota,
+    );
+    return { id, uploadURL: this.urls.upload(account.hash, token) };
+  }
+
+  /** The unauthenticated upload to a direct-upload URL. */
+  async complete(accountHash: string, token: string, file: { bytes: Buffer; filename: string }): Promise<ImageView> {
+    const grant = await this.meta.findDirectUpload(hashToken(token));
+    const account = grant && (await this.meta.findAccount(grant.accountId));
+    if (!grant || !account || account.hash !== accountHash) throw uploadUrlNotFound();
+    if (grant.usedAt !== null) throw new PictorError(5409, 'This upload URL has already been used');
+    const now = this.options.now();
+    if (grant.expiresAt <= now) {
+      await this.sweep();
+      throw new PictorError(5404, 'This upload URL has expired', { status: 410 });
+    }
+    const original = await this.images.storeOriginal(
+      grant.accountId,
+      file.bytes,
+      cleanFilename(file.filename, grant.imageId.split('/').pop() ?? grant.imageId),
+    );
+    let completion;
+    try {
+      completion = await this.meta.completeDraft(grant, original, this.options.imageQuota);
+    } catch (error) {
+      await this.images.discardOriginal(original);
+      throw error;
+    }
+    if (completion.kind !== 'completed') {
+      await this.images.discardOriginal(original);
+      if (completion.kind === 'used') throw new PictorError(5409, 'This upload URL has already been used');
+      throw uploadUrlNotFound();
+    }
+    return this.images.describe(grant.accountId, completion.image);
+  }
+
+  /** Removes drafts whose URL expired unused. Returns how many. */
+  sweep(): Promise<number> {
+    const now = this.options.now();
+    return this.meta.removeExpiredDrafts(now, now - GRANT_MEMORY);
+  }
+}
