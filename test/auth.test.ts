@@ -93,15 +93,23 @@ describe('malformed credentials → 400 6003', () => {
     });
   }
 
-  it('X-Auth-Key without X-Auth-Email, and an empty X-Auth-Key → 400 6003/6103', async () => {
-    const stats = ROUTES.find((r) => r.name === 'GET v1/stats') as Route;
-    await expectApiError(await call(t, t.accountId, stats, imageA, { 'x-auth-key': 'abcdef' }), 400, 6003, 6103);
-    await expectApiError(
-      await call(t, t.accountId, stats, imageA, { 'x-auth-email': 'e@x.com', 'x-auth-key': '' }),
-      400,
-      6003,
-      6103,
-    );
+  const statsUrl = (): string => `${t.imagesUrl}/v1/stats`;
+
+  it('X-Auth-Key without X-Auth-Email, or either of them empty → 400 6003/6103', async () => {
+    const cases: Headers[] = [
+      { 'x-auth-key': 'abcdef' },
+      { 'x-auth-email': 'e@x.com', 'x-auth-key': '' },
+      { 'x-auth-email': '', 'x-auth-key': 'abcdef' },
+    ];
+    for (const headers of cases) {
+      await expectApiError(await fetch(statsUrl(), { headers }), 400, 6003, 6103);
+    }
+  });
+
+  it('a 513-character token or one with a tab → 400 6003/6111; 512 characters is looked up (403 10000)', async () => {
+    await expectApiError(await fetch(statsUrl(), { headers: bearer('t'.repeat(513)) }), 400, 6003, 6111);
+    await expectApiError(await fetch(statsUrl(), { headers: bearer('abc\tdef') }), 400, 6003, 6111);
+    await expectApiError(await fetch(statsUrl(), { headers: bearer('t'.repeat(512)) }), 403, 10000);
   });
 });
 
@@ -222,6 +230,21 @@ describe('CLI-issued credentials on the running server', () => {
     );
     // The key is not a bearer token.
     await expectApiError(await fetch(statsUrl, { headers: bearer(key) }), 403, 10000);
+  });
+
+  it('a key revoked with `token revoke` is refused', async () => {
+    const email = `revoked-${Date.now()}@x.com`;
+    const created = await cliOk(['key', 'create', '--account', t.accountId, '--email', email], cliEnv);
+    const key = lastLine(created.stdout);
+    const headers = { 'x-auth-email': email, 'x-auth-key': key };
+    const statsUrl = `${t.imagesUrl}/v1/stats`;
+    await expectOk(await fetch(statsUrl, { headers }));
+    const listed = (await cliOk(['token', 'list', '--account', t.accountId], cliEnv)).stdout;
+    expect(listed).not.toContain(key);
+    const id = listed.split('\n').find((l) => l.includes(`email=${email}`))?.split(/\s+/)[0] ?? '';
+    expect(id).not.toBe('');
+    await cliOk(['token', 'revoke', id], cliEnv);
+    await expectApiError(await fetch(statsUrl, { headers }), 403, 10000);
   });
 });
 

@@ -2,11 +2,23 @@
  * Configuration validation (spec Part A, "Configuration") and the `pictor` CLI: account and token
  * management, and the first-run account + token printed once by `serve` on an empty data dir.
  */
+import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { expectOk, type StatsResult } from './helpers/api.js';
 import { cliOk, lastLine, runCli, type SpawnedServe, spawnServe } from './helpers/cli.js';
-import { tempDir } from './helpers/server.js';
+import { tempDir as makeTempDir } from './helpers/server.js';
+
+const createdDirs: string[] = [];
+function tempDir(): string {
+  const dir = makeTempDir('pictor-cli-test-');
+  createdDirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of createdDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -27,6 +39,9 @@ describe('loadConfig', () => {
     ['PICTOR_ALLOW_PRIVATE_URLS=maybe', { PICTOR_ALLOW_PRIVATE_URLS: 'maybe' }, 'PICTOR_ALLOW_PRIVATE_URLS'],
     ['PICTOR_IMAGE_QUOTA=-1', { PICTOR_IMAGE_QUOTA: '-1' }, 'PICTOR_IMAGE_QUOTA'],
     ['PICTOR_IMAGE_QUOTA=ten', { PICTOR_IMAGE_QUOTA: 'ten' }, 'PICTOR_IMAGE_QUOTA'],
+    ['PICTOR_IMAGE_QUOTA=1.5', { PICTOR_IMAGE_QUOTA: '1.5' }, 'PICTOR_IMAGE_QUOTA'],
+    ['PICTOR_URL_FETCH_TIMEOUT_MS=soon', { PICTOR_URL_FETCH_TIMEOUT_MS: 'soon' }, 'PICTOR_URL_FETCH_TIMEOUT_MS'],
+    ['PORT=80x', { PORT: '80x' }, 'PORT'],
     [
       'PICTOR_BOOTSTRAP_ACCOUNT_ID without a token',
       { PICTOR_BOOTSTRAP_ACCOUNT_ID: ACCOUNT },
@@ -137,6 +152,17 @@ describe('account and token commands', () => {
   it('a duplicate or malformed account id is refused with a non-zero exit', async () => {
     expect((await runCli(['account', 'create', '--id', id], env)).code).not.toBe(0);
     expect((await runCli(['account', 'create', '--id', 'NOT-HEX'], env)).code).not.toBe(0);
+    const listed = await cliOk(['account', 'list'], env);
+    expect(listed.stdout).not.toContain('NOT-HEX');
+    expect(listed.stdout.split('\n').filter((line) => line.includes(id))).toHaveLength(1);
+  });
+
+  it('token create for an unknown account, an unknown permission, or revoking an unknown id exits non-zero', async () => {
+    const before = (await cliOk(['token', 'list'], env)).stdout;
+    expect((await runCli(['token', 'create', '--account', 'f'.repeat(32)], env)).code).not.toBe(0);
+    expect((await runCli(['token', 'create', '--account', id, '--permission', 'images:admin'], env)).code).not.toBe(0);
+    expect((await runCli(['token', 'revoke', 'no-such-id'], env)).code).not.toBe(0);
+    expect((await cliOk(['token', 'list'], env)).stdout).toBe(before);
   });
 });
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   blobUrl,
@@ -146,6 +147,17 @@ describe('request shape', () => {
     await expectRefused(t, () => postRaw(t, JSON.stringify({ url: 'https://example.com/a.jpg' }), 'application/json'), 415, 5415);
   });
 
+  it.each(['application/x-www-form-urlencoded', 'text/plain', 'multipart/mixed; boundary=x', 'application/octet-stream'])(
+    'a body of type %s → 415 5415',
+    async (type) => {
+      await expectRefused(t, () => postRaw(t, 'url=https%3A%2F%2Fexample.com%2Fa.jpg', type), 415, 5415);
+    },
+  );
+
+  it('a POST with no body at all → 415 5415', async () => {
+    await expectRefused(t, () => fetch(`${t.imagesUrl}/v1`, { method: 'POST', headers: t.auth }), 415, 5415);
+  });
+
   it('multipart with neither file nor url → 400 5400', async () => {
     await expectRefused(t, () => upload(t, { metadata: '{"a":"b"}' }), 400, 5400);
   });
@@ -181,10 +193,25 @@ describe('metadata and flags', () => {
     await expectRefused(t, () => upload(t, fields), 400, 5400);
   });
 
-  it('metadata just under the limit is accepted (control)', async () => {
-    const meta = { note: 'x'.repeat(1000) };
+  it('metadata of exactly 1024 bytes serialized is accepted; 1025 is refused', async () => {
+    // {"n":"…"} is 8 bytes around the value.
+    const meta = { n: 'x'.repeat(1016) };
+    expect(Buffer.byteLength(JSON.stringify(meta))).toBe(1024);
     const image = await uploadOk(t, { file: file(), metadata: JSON.stringify(meta) });
     expect(image.meta).toEqual(meta);
+    const over = JSON.stringify({ n: 'x'.repeat(1017) });
+    await expectRefused(t, () => upload(t, { file: file(), metadata: over }), 400, 5400);
+  });
+
+  it('the 1024 limit counts bytes, not characters (518 chars, 1028 UTF-8 bytes) → 400 5400', async () => {
+    const metadata = JSON.stringify({ n: 'é'.repeat(510) });
+    expect(Buffer.byteLength(metadata)).toBe(1028);
+    await expectRefused(t, () => upload(t, { file: file(), metadata }), 400, 5400);
+  });
+
+  it('bracket metadata fields under the limit are rebuilt into an object (control)', async () => {
+    const image = await uploadOk(t, { file: file(), 'metadata[a]': '1', 'metadata[b][c]': 'two' });
+    expect(image.meta).toEqual({ a: '1', b: { c: 'two' } });
   });
 
   it('requireSignedURLs=maybe → 400 5400', async () => {
@@ -201,6 +228,9 @@ describe('custom ids', () => {
     ['trail/', 'trail/'],
     ['a//b', 'a//b'],
     ['.', '.'],
+    ['..', '..'],
+    ['a/./b', 'a/./b'],
+    ['empty', ''],
     ['1025 chars', 'x'.repeat(1025)],
   ];
 
@@ -257,6 +287,95 @@ describe('custom ids', () => {
     expect(blob.type).toBe('image/jpeg');
     expect(blob.bytes.equals(first)).toBe(true);
   });
+
+  it('concurrent uploads with the same new id: one wins, the others get 409 5409 and store nothing', async () => {
+    const id = `race/${Date.now()}`;
+    const blobsBefore = filesUnder(path.join(t.dataDir, 'originals', 'blobs')).length;
+    const countBefore = (await getStats(t)).current;
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => upload(t, { file: fileBlob('320x240.jpg'), id })),
+    );
+    const statuses = answers.map((res) => res.status).sort();
+    expect(statuses).toEqual([200, 409, 409, 409]);
+    for (const res of answers) {
+      if (res.status === 409) await expectApiError(res, 409, 5409);
+      else await res.arrayBuffer();
+    }
+    expect((await getStats(t)).current).toBe(countBefore + 1);
+    expect(filesUnder(path.join(t.dataDir, 'originals', 'blobs'))).toHaveLength(blobsBefore + 1);
+    expect(filesUnder(path.join(t.dataDir, 'originals', 'tmp'))).toEqual([]);
+  });
+});
+
+/** A RIFF chunk, padded to an even length. */
+function riffChunk(fourcc: string, payload: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header.write(fourcc, 0, 'ascii');
+  header.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([header, payload, Buffer.alloc(payload.length % 2)]);
+}
+
+function uint24(value: number): Buffer {
+  const bytes = Buffer.alloc(3);
+  bytes.writeUIntLE(value, 0, 3);
+  return bytes;
+}
+
+/**
+ * An animated WebP of `frames` copies of a still (simple-format) WebP: a few hundred bytes that
+ * declare `frames` full-size frames, so the animated-total limit can be tested without a huge file.
+ */
+function animatedWebp(still: Buffer, width: number, height: number, frames: number): Buffer {
+  const frameData = still.subarray(12);
+  const vp8x = Buffer.concat([Buffer.from([0x02, 0, 0, 0]), uint24(width - 1), uint24(height - 1)]);
+  const anmf = riffChunk(
+    'ANMF',
+    Buffer.concat([uint24(0), uint24(0), uint24(width - 1), uint24(height - 1), uint24(100), Buffer.from([0]), frameData]),
+  );
+  const body = Buffer.concat([
+    Buffer.from('WEBP', 'ascii'),
+    riffChunk('VP8X', vp8x),
+    riffChunk('ANIM', Buffer.alloc(6)),
+    ...Array.from({ length: frames }, () => anmf),
+  ]);
+  const riff = Buffer.alloc(8);
+  riff.write('RIFF', 0, 'ascii');
+  riff.writeUInt32LE(body.length, 4);
+  return Buffer.concat([riff, body]);
+}
+
+function solid(width: number, height: number): Sharp {
+  return sharp({ create: { width, height, channels: 3, background: '#808080' } });
+}
+
+describe('pixel limits (generated images)', () => {
+  it('12,000 px on a side is accepted; 12,001 → 400 5400', async () => {
+    const ok = await solid(12_000, 1).png().toBuffer();
+    await uploadOk(t, { file: new File([ok], 'wide.png') });
+    const wide = await solid(12_001, 1).png().toBuffer();
+    await expectRefused(t, () => upload(t, { file: new File([wide], 'wider.png') }), 400, 5400);
+    const tall = await solid(1, 12_001).png().toBuffer();
+    await expectRefused(t, () => upload(t, { file: new File([tall], 'tall.png') }), 400, 5400);
+  });
+
+  it('a frame over 100 megapixels (10001x10000) → 400 5400', async () => {
+    const big = await solid(10_001, 10_000).png({ compressionLevel: 1 }).toBuffer();
+    expect(big.length).toBeLessThan(10 * 1024 * 1024);
+    await expectRefused(t, () => upload(t, { file: new File([big], 'area.png') }), 400, 5400);
+  });
+
+  it('an animation over 100 MP in total (7 frames of 4000x4000) → 413 5443; a small one is accepted', async () => {
+    const still = await solid(4000, 4000).webp({ lossless: true, effort: 0 }).toBuffer();
+    const bomb = animatedWebp(still, 4000, 4000, 7);
+    await expectRefused(t, () => upload(t, { file: new File([bomb], 'anim.webp') }), 413, 5443);
+
+    const smallStill = await solid(100, 100).webp({ lossless: true }).toBuffer();
+    const small = animatedWebp(smallStill, 100, 100, 3);
+    const image = await uploadOk(t, { file: new File([small], 'small-anim.webp') });
+    const blob = await fetchBlob(blobUrl(t, image.id), t);
+    expect(blob.type).toBe('image/webp');
+    expect(blob.bytes.equals(small)).toBe(true);
+  });
 });
 
 describe('quota', () => {
@@ -273,6 +392,23 @@ describe('quota', () => {
     await uploadOk(q, { file: fileBlob('circle.svg') });
     await expectRefused(q, () => upload(q, { file: fileBlob('with-alpha.png') }), 403, 5453);
     expect(await getStats(q)).toEqual({ allowed: 2, current: 2 });
+  });
+
+  it('concurrent uploads cannot overshoot the quota, and refused ones leave no file', async () => {
+    const r = await startTestServer({ PICTOR_IMAGE_QUOTA: '2' });
+    try {
+      const answers = await Promise.all(Array.from({ length: 5 }, () => upload(r, { file: fileBlob('circle.svg') })));
+      expect(answers.map((res) => res.status).sort()).toEqual([200, 200, 403, 403, 403]);
+      for (const res of answers) {
+        if (res.status === 403) await expectApiError(res, 403, 5453);
+        else await res.arrayBuffer();
+      }
+      expect(await getStats(r)).toEqual({ allowed: 2, current: 2 });
+      expect(filesUnder(path.join(r.dataDir, 'originals', 'blobs'))).toHaveLength(2);
+      expect(filesUnder(path.join(r.dataDir, 'originals', 'tmp'))).toEqual([]);
+    } finally {
+      await r.stop();
+    }
   });
 });
 
@@ -315,6 +451,22 @@ function handleOrigin(origin: Origin, req: http.IncomingMessage, res: http.Serve
     };
     res.on('error', () => undefined);
     pump();
+    return;
+  }
+  if (url.pathname === '/slow.jpg') return; // never answers
+  if (url.pathname === '/drip.jpg') {
+    // Headers at once, then one byte every 200 ms for ever: only a total time limit ends it.
+    res.writeHead(200, { 'content-type': 'image/jpeg' });
+    res.write(fixture('320x240.jpg').subarray(0, 1024));
+    const timer = setInterval(() => {
+      if (res.destroyed) clearInterval(timer);
+      else res.write('x');
+    }, 200);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
+  if (url.pathname === '/to-ftp') {
+    res.writeHead(302, { location: 'ftp://127.0.0.1/x.jpg' }).end();
     return;
   }
   if (url.pathname === '/text.jpg') {
@@ -364,6 +516,13 @@ describe('URL uploads without PICTOR_ALLOW_PRIVATE_URLS', () => {
     `http://10.0.0.1/x.jpg`,
     `http://[::ffff:127.0.0.1]:${v4.port}/img/320x240.jpg`,
     `http://2130706433:${v4.port}/img/320x240.jpg`,
+    `http://127.1:${v4.port}/img/320x240.jpg`,
+    `http://0.0.0.0:${v4.port}/img/320x240.jpg`,
+    `http://[::]:${v4.port}/img/320x240.jpg`,
+    `http://LOCALHOST:${v4.port}/img/320x240.jpg`,
+    `http://sub.localhost:${v4.port}/img/320x240.jpg`,
+    `http://192.168.1.1/x.jpg`,
+    `http://172.16.0.1/x.jpg`,
   ];
 
   it('private, loopback and link-local targets → 400 5400 and the origin receives nothing', async () => {
@@ -380,6 +539,8 @@ describe('URL uploads without PICTOR_ALLOW_PRIVATE_URLS', () => {
   });
 });
 
+const FETCH_TIMEOUT_MS = 3000;
+
 describe('URL uploads with PICTOR_ALLOW_PRIVATE_URLS=true', () => {
   let p: TestServer;
   let origin: Origin;
@@ -387,7 +548,7 @@ describe('URL uploads with PICTOR_ALLOW_PRIVATE_URLS=true', () => {
 
   beforeAll(async () => {
     origin = await startOrigin('127.0.0.1');
-    p = await startTestServer({ PICTOR_ALLOW_PRIVATE_URLS: 'true', PICTOR_URL_FETCH_TIMEOUT_MS: '10000' });
+    p = await startTestServer({ PICTOR_ALLOW_PRIVATE_URLS: 'true', PICTOR_URL_FETCH_TIMEOUT_MS: String(FETCH_TIMEOUT_MS) });
   });
   afterAll(async () => {
     await p?.stop();
@@ -433,5 +594,19 @@ describe('URL uploads with PICTOR_ALLOW_PRIVATE_URLS=true', () => {
 
   it('a non-image body → 415 5455', async () => {
     await expectRefused(p, () => upload(p, { url: `${base()}/text.jpg` }), 415, 5455);
+  });
+
+  it('a redirect to a non-http(s) URL → 400 5400', async () => {
+    await expectRefused(p, () => upload(p, { url: `${base()}/to-ftp` }), 400, 5400);
+  });
+
+  it('an origin that never answers → 400 5400 after the fetch timeout', async () => {
+    await expectRefused(p, () => upload(p, { url: `${base()}/slow.jpg` }), 400, 5400);
+  });
+
+  it('an origin that drip-feeds its body past the timeout → 400 5400 (not a 500)', async () => {
+    const started = Date.now();
+    await expectRefused(p, () => upload(p, { url: `${base()}/drip.jpg` }), 400, 5400);
+    expect(Date.now() - started).toBeLessThan(FETCH_TIMEOUT_MS + 5000);
   });
 });

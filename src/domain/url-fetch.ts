@@ -105,7 +105,12 @@ export class UrlFetcher {
         response.body.resume();
         throw badRequest(`Fetching the image URL failed: the origin answered HTTP ${statusCode}`);
       }
-      return { bytes: await this.readCapped(response.body), filename };
+      try {
+        return { bytes: await this.readCapped(response.body), filename };
+      } catch (error) {
+        // The time limit covers the body too: a drip-fed body is a failed fetch, not a server error.
+        throw error instanceof PictorError ? error : this.describe(error);
+      }
     }
   }
 
