@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { PictorError } from '../errors.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
-import { CONTENT_TYPES, type FormatChoice, chooseFormat } from '../imaging/negotiate.js';
+import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
 import { renderRaster } from '../imaging/render.js';
 import type { RenderPool } from '../imaging/render-pool.js';
@@ -87,9 +87,14 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** How many resolved public deliveries are remembered (see `resolve`). */
+const RESOLVED_ENTRIES = 10_000;
+
 export class DeliveryService {
   private readonly memory: LRUCache<string, Buffer>;
   private readonly inFlight = new Map<string, Promise<Buffer>>();
+  /** Public (unsigned) resolutions, valid while the store's generation is unchanged. */
+  private readonly resolved = new LRUCache<string, { generation: number; delivery: Delivery }>({ max: RESOLVED_ENTRIES });
 
   constructor(
     private readonly meta: MetaStore,
@@ -104,7 +109,28 @@ export class DeliveryService {
     });
   }
 
+  /**
+   * Resolves a request. Answers for public images are remembered until the metadata store's next
+   * write, so the hot path of a popular image skips the database; any edit, delete, variant or key
+   * change makes them stale at once. Signed answers depend on the query and the clock: never kept.
+   */
   async resolve(request: DeliveryRequest): Promise<Delivery> {
+    const memoKey = [
+      request.accountHash,
+      request.imageId,
+      request.variant,
+      accepts(request.accept, 'image/avif') ? 'avif' : '',
+      accepts(request.accept, 'image/webp') ? 'webp' : '',
+    ].join('\n');
+    const generation = this.meta.generation();
+    const remembered = this.resolved.get(memoKey);
+    if (remembered?.generation === generation) return remembered.delivery;
+    const { delivery, signed } = await this.resolveFromStore(request);
+    if (!signed) this.resolved.set(memoKey, { generation, delivery });
+    return delivery;
+  }
+
+  private async resolveFromStore(request: DeliveryRequest): Promise<{ delivery: Delivery; signed: boolean }> {
     const account = await this.meta.findAccountByHash(request.accountHash);
     if (!account) throw notFound();
     const image = await this.meta.findImage(account.id, request.imageId);
@@ -158,7 +184,7 @@ export class DeliveryService {
         }),
       )
       .digest('hex');
-    return {
+    const delivery: Delivery = {
       cacheKey,
       etag: `"${cacheKey.slice(0, 40)}"`,
       contentType: CONTENT_TYPES[choice.format],
@@ -169,6 +195,7 @@ export class DeliveryService {
       geometry,
       choice,
     };
+    return { delivery, signed };
   }
 
   private cacheControl(account: Account, variant: Variant | undefined, signed: boolean, exp: number | undefined, now: number): string {

@@ -98,6 +98,12 @@ export interface MetaStore {
   /** Deletes a key; if it was the last one, `replacement` is inserted in the same transaction. */
   deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean>;
 
+  /**
+   * A number that changes whenever this store instance writes anything delivery depends on (images,
+   * variants, signing keys, settings). Lets callers keep derived data exactly as long as it is valid.
+   */
+  generation(): number;
+
   close(): Promise<void>;
 }
 

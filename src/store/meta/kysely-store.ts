@@ -86,6 +86,8 @@ function toVariant(row: Selectable<Database['variants']>): Variant {
 }
 
 export class KyselyMetaStore implements MetaStore {
+  private writes = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly quirks: DialectQuirks,
@@ -137,17 +139,19 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async updateAccountSettings(accountId: string, patch: Partial<AccountSettings>): Promise<Account | undefined> {
-    if (patch.flexibleVariants !== undefined || patch.browserTtl !== undefined) {
-      await this.db
-        .updateTable('accounts')
-        .set({
-          ...(patch.flexibleVariants !== undefined && { flexible_variants: patch.flexibleVariants ? 1 : 0 }),
-          ...(patch.browserTtl !== undefined && { browser_ttl: patch.browserTtl }),
-        })
-        .where('id', '=', accountId)
-        .execute();
-    }
-    return this.findAccount(accountId);
+    return this.counted(async () => {
+      if (patch.flexibleVariants !== undefined || patch.browserTtl !== undefined) {
+        await this.db
+          .updateTable('accounts')
+          .set({
+            ...(patch.flexibleVariants !== undefined && { flexible_variants: patch.flexibleVariants ? 1 : 0 }),
+            ...(patch.browserTtl !== undefined && { browser_ttl: patch.browserTtl }),
+          })
+          .where('id', '=', accountId)
+          .execute();
+      }
+      return this.findAccount(accountId);
+    });
   }
 
   async listAccounts(): Promise<Account[]> {
@@ -201,22 +205,26 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async insertImage(image: ImageRecord, quota: number): Promise<void> {
-    await this.insertWithQuota(image, quota, async () => undefined);
+    return this.counted(async () => {
+      await this.insertWithQuota(image, quota, async () => undefined);
+    });
   }
 
   async insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void> {
-    await this.insertWithQuota(image, quota, async (trx) => {
-      await trx
-        .insertInto('direct_uploads')
-        .values({
-          token_hash: grant.tokenHash,
-          account_id: grant.accountId,
-          image_id: grant.imageId,
-          expires_at: grant.expiresAt,
-          used_at: null,
-          created_at: image.uploadedAt,
-        })
-        .execute();
+    return this.counted(async () => {
+      await this.insertWithQuota(image, quota, async (trx) => {
+        await trx
+          .insertInto('direct_uploads')
+          .values({
+            token_hash: grant.tokenHash,
+            account_id: grant.accountId,
+            image_id: grant.imageId,
+            expires_at: grant.expiresAt,
+            used_at: null,
+            created_at: image.uploadedAt,
+          })
+          .execute();
+      });
     });
   }
 
@@ -270,42 +278,46 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const result = await trx
-        .updateTable('images')
-        .set((eb) => ({
-          ...(patch.meta !== undefined && { meta: JSON.stringify(patch.meta) }),
-          ...(patch.requireSignedUrls !== undefined && { require_signed: patch.requireSignedUrls ? 1 : 0 }),
-          ...(patch.creator !== undefined && { creator: patch.creator }),
-          version: eb('version', '+', 1),
-        }))
-        .where('account_id', '=', accountId)
-        .where('id', '=', imageId)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) return undefined;
-      const row = await trx
-        .selectFrom('images')
-        .selectAll()
-        .where('account_id', '=', accountId)
-        .where('id', '=', imageId)
-        .executeTakeFirstOrThrow();
-      return toImage(row);
+    return this.counted(async () => {
+      return this.db.transaction().execute(async (trx) => {
+        const result = await trx
+          .updateTable('images')
+          .set((eb) => ({
+            ...(patch.meta !== undefined && { meta: JSON.stringify(patch.meta) }),
+            ...(patch.requireSignedUrls !== undefined && { require_signed: patch.requireSignedUrls ? 1 : 0 }),
+            ...(patch.creator !== undefined && { creator: patch.creator }),
+            version: eb('version', '+', 1),
+          }))
+          .where('account_id', '=', accountId)
+          .where('id', '=', imageId)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) === 0) return undefined;
+        const row = await trx
+          .selectFrom('images')
+          .selectAll()
+          .where('account_id', '=', accountId)
+          .where('id', '=', imageId)
+          .executeTakeFirstOrThrow();
+        return toImage(row);
+      });
     });
   }
 
   async deleteImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('images')
-        .selectAll()
-        .where('account_id', '=', accountId)
-        .where('id', '=', imageId)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
-      // A draft's upload URL dies with it.
-      await trx.deleteFrom('direct_uploads').where('account_id', '=', accountId).where('image_id', '=', imageId).execute();
-      return toImage(row);
+    return this.counted(async () => {
+      return this.db.transaction().execute(async (trx) => {
+        const row = await trx
+          .selectFrom('images')
+          .selectAll()
+          .where('account_id', '=', accountId)
+          .where('id', '=', imageId)
+          .executeTakeFirst();
+        if (!row) return undefined;
+        await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
+        // A draft's upload URL dies with it.
+        await trx.deleteFrom('direct_uploads').where('account_id', '=', accountId).where('image_id', '=', imageId).execute();
+        return toImage(row);
+      });
     });
   }
 
@@ -323,68 +335,72 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion> {
-    return this.db.transaction().execute(async (trx): Promise<DraftCompletion> => {
-      // Claiming the grant first makes concurrent completions race on one row: exactly one wins.
-      const claimed = await trx
-        .updateTable('direct_uploads')
-        .set({ used_at: original.uploadedAt })
-        .where('token_hash', '=', grant.tokenHash)
-        .where('used_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) === 0) return { kind: 'used' };
-      const live = await this.countIn(trx, grant.accountId, {});
-      if (live >= quota) throw new PictorError(5453);
-      const updated = await trx
-        .updateTable('images')
-        .set((eb) => ({
-          draft: 0,
-          filename: original.filename,
-          blob_key: original.blobKey,
-          content_type: original.contentType,
-          size: original.size,
-          sha256: original.sha256,
-          width: original.width,
-          height: original.height,
-          frames: original.frames,
-          uploaded_at: original.uploadedAt,
-          version: eb('version', '+', 1),
-        }))
-        .where('account_id', '=', grant.accountId)
-        .where('id', '=', grant.imageId)
-        .where('draft', '=', 1)
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) return { kind: 'gone' };
-      const row = await trx
-        .selectFrom('images')
-        .selectAll()
-        .where('account_id', '=', grant.accountId)
-        .where('id', '=', grant.imageId)
-        .executeTakeFirstOrThrow();
-      return { kind: 'completed', image: toImage(row) };
+    return this.counted(async () => {
+      return this.db.transaction().execute(async (trx): Promise<DraftCompletion> => {
+        // Claiming the grant first makes concurrent completions race on one row: exactly one wins.
+        const claimed = await trx
+          .updateTable('direct_uploads')
+          .set({ used_at: original.uploadedAt })
+          .where('token_hash', '=', grant.tokenHash)
+          .where('used_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) === 0) return { kind: 'used' };
+        const live = await this.countIn(trx, grant.accountId, {});
+        if (live >= quota) throw new PictorError(5453);
+        const updated = await trx
+          .updateTable('images')
+          .set((eb) => ({
+            draft: 0,
+            filename: original.filename,
+            blob_key: original.blobKey,
+            content_type: original.contentType,
+            size: original.size,
+            sha256: original.sha256,
+            width: original.width,
+            height: original.height,
+            frames: original.frames,
+            uploaded_at: original.uploadedAt,
+            version: eb('version', '+', 1),
+          }))
+          .where('account_id', '=', grant.accountId)
+          .where('id', '=', grant.imageId)
+          .where('draft', '=', 1)
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0) return { kind: 'gone' };
+        const row = await trx
+          .selectFrom('images')
+          .selectAll()
+          .where('account_id', '=', grant.accountId)
+          .where('id', '=', grant.imageId)
+          .executeTakeFirstOrThrow();
+        return { kind: 'completed', image: toImage(row) };
+      });
     });
   }
 
   async removeExpiredDrafts(now: number, forgetBefore: number): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      const expired = await trx
-        .selectFrom('direct_uploads')
-        .select(['account_id', 'image_id'])
-        .where('expires_at', '<=', now)
-        .where('used_at', 'is', null)
-        .execute();
-      let removed = 0;
-      for (const grant of expired) {
-        const result = await trx
-          .deleteFrom('images')
-          .where('account_id', '=', grant.account_id)
-          .where('id', '=', grant.image_id)
-          .where('draft', '=', 1)
-          .executeTakeFirst();
-        removed += Number(result.numDeletedRows);
-      }
-      // Grants are kept a while after expiry so late uploads get 410 rather than 404.
-      await trx.deleteFrom('direct_uploads').where('expires_at', '<=', forgetBefore).execute();
-      return removed;
+    return this.counted(async () => {
+      return this.db.transaction().execute(async (trx) => {
+        const expired = await trx
+          .selectFrom('direct_uploads')
+          .select(['account_id', 'image_id'])
+          .where('expires_at', '<=', now)
+          .where('used_at', 'is', null)
+          .execute();
+        let removed = 0;
+        for (const grant of expired) {
+          const result = await trx
+            .deleteFrom('images')
+            .where('account_id', '=', grant.account_id)
+            .where('id', '=', grant.image_id)
+            .where('draft', '=', 1)
+            .executeTakeFirst();
+          removed += Number(result.numDeletedRows);
+        }
+        // Grants are kept a while after expiry so late uploads get 410 rather than 404.
+        await trx.deleteFrom('direct_uploads').where('expires_at', '<=', forgetBefore).execute();
+        return removed;
+      });
     });
   }
 
@@ -469,30 +485,32 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async insertVariant(variant: Variant, maxVariants: number, now: number): Promise<void> {
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        const { n } = await trx
-          .selectFrom('variants')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('account_id', '=', variant.accountId)
-          .executeTakeFirstOrThrow();
-        if (Number(n) >= maxVariants) throw badRequest(`An account can have at most ${maxVariants} variants`);
-        await trx
-          .insertInto('variants')
-          .values({
-            account_id: variant.accountId,
-            name: variant.name,
-            options: JSON.stringify(variant.options),
-            never_require_signed: variant.neverRequireSignedUrls ? 1 : 0,
-            version: variant.version,
-            created_at: now,
-          })
-          .execute();
-      });
-    } catch (error) {
-      if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
-      throw error;
-    }
+    return this.counted(async () => {
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          const { n } = await trx
+            .selectFrom('variants')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('account_id', '=', variant.accountId)
+            .executeTakeFirstOrThrow();
+          if (Number(n) >= maxVariants) throw badRequest(`An account can have at most ${maxVariants} variants`);
+          await trx
+            .insertInto('variants')
+            .values({
+              account_id: variant.accountId,
+              name: variant.name,
+              options: JSON.stringify(variant.options),
+              never_require_signed: variant.neverRequireSignedUrls ? 1 : 0,
+              version: variant.version,
+              created_at: now,
+            })
+            .execute();
+        });
+      } catch (error) {
+        if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
+        throw error;
+      }
+    });
   }
 
   async updateVariant(
@@ -500,75 +518,83 @@ export class KyselyMetaStore implements MetaStore {
     name: string,
     change: { options: VariantOptions; neverRequireSignedUrls: boolean },
   ): Promise<Variant | undefined> {
-    const result = await this.db
-      .updateTable('variants')
-      .set((eb) => ({
-        options: JSON.stringify(change.options),
-        never_require_signed: change.neverRequireSignedUrls ? 1 : 0,
-        version: eb('version', '+', 1),
-      }))
-      .where('account_id', '=', accountId)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 0 ? undefined : this.findVariant(accountId, name);
+    return this.counted(async () => {
+      const result = await this.db
+        .updateTable('variants')
+        .set((eb) => ({
+          options: JSON.stringify(change.options),
+          never_require_signed: change.neverRequireSignedUrls ? 1 : 0,
+          version: eb('version', '+', 1),
+        }))
+        .where('account_id', '=', accountId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 0 ? undefined : this.findVariant(accountId, name);
+    });
   }
 
   async deleteVariant(accountId: string, name: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('variants')
-      .where('account_id', '=', accountId)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.counted(async () => {
+      const result = await this.db
+        .deleteFrom('variants')
+        .where('account_id', '=', accountId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
   }
 
   async putSigningKey(key: SigningKey, maxKeys: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('signing_keys')
-        .set({ value: key.value })
-        .where('account_id', '=', key.accountId)
-        .where('name', '=', key.name)
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) > 0) return;
-      const { n } = await trx
-        .selectFrom('signing_keys')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('account_id', '=', key.accountId)
-        .executeTakeFirstOrThrow();
-      if (Number(n) >= maxKeys) throw badRequest(`An account can have at most ${maxKeys} signing keys`);
-      await trx
-        .insertInto('signing_keys')
-        .values({ account_id: key.accountId, name: key.name, value: key.value, created_at: key.createdAt })
-        .execute();
+    return this.counted(async () => {
+      await this.db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('signing_keys')
+          .set({ value: key.value })
+          .where('account_id', '=', key.accountId)
+          .where('name', '=', key.name)
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) > 0) return;
+        const { n } = await trx
+          .selectFrom('signing_keys')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('account_id', '=', key.accountId)
+          .executeTakeFirstOrThrow();
+        if (Number(n) >= maxKeys) throw badRequest(`An account can have at most ${maxKeys} signing keys`);
+        await trx
+          .insertInto('signing_keys')
+          .values({ account_id: key.accountId, name: key.name, value: key.value, created_at: key.createdAt })
+          .execute();
+      });
     });
   }
 
   async deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const deleted = await trx
-        .deleteFrom('signing_keys')
-        .where('account_id', '=', accountId)
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) === 0) return false;
-      const { n } = await trx
-        .selectFrom('signing_keys')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('account_id', '=', accountId)
-        .executeTakeFirstOrThrow();
-      if (Number(n) === 0) {
-        await trx
-          .insertInto('signing_keys')
-          .values({
-            account_id: replacement.accountId,
-            name: replacement.name,
-            value: replacement.value,
-            created_at: replacement.createdAt,
-          })
-          .execute();
-      }
-      return true;
+    return this.counted(async () => {
+      return this.db.transaction().execute(async (trx) => {
+        const deleted = await trx
+          .deleteFrom('signing_keys')
+          .where('account_id', '=', accountId)
+          .where('name', '=', name)
+          .executeTakeFirst();
+        if (Number(deleted.numDeletedRows) === 0) return false;
+        const { n } = await trx
+          .selectFrom('signing_keys')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('account_id', '=', accountId)
+          .executeTakeFirstOrThrow();
+        if (Number(n) === 0) {
+          await trx
+            .insertInto('signing_keys')
+            .values({
+              account_id: replacement.accountId,
+              name: replacement.name,
+              value: replacement.value,
+              created_at: replacement.createdAt,
+            })
+            .execute();
+        }
+        return true;
+      });
     });
   }
 
@@ -586,6 +612,19 @@ export class KyselyMetaStore implements MetaStore {
       value: row.value,
       createdAt: Number(row.created_at),
     }));
+  }
+
+  generation(): number {
+    return this.writes;
+  }
+
+  /** Runs a write and counts it, even when it fails halfway (a conservative invalidation). */
+  private async counted<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.writes += 1;
+    }
   }
 
   async close(): Promise<void> {
