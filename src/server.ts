@@ -86,10 +86,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
 
+  // Drafts that expired while the server was down go before it answers anything.
+  await directUploads.sweep();
   const sweepDrafts = (): void => {
     directUploads.sweep().catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
   };
-  sweepDrafts();
   const sweeper = setInterval(sweepDrafts, DRAFT_SWEEP_INTERVAL_MS);
   sweeper.unref();
 
