@@ -103,6 +103,7 @@ export function ratio(value: number): string {
 }
 
 export function kb(bytes: number): string {
+  if (bytes < 1024) return `${bytes.toFixed(0)} B`;
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(0)} KB`;
 }
 

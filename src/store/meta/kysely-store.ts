@@ -228,7 +228,10 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
-  /** Counts and inserts in one transaction so concurrent uploads cannot both take the last slot. */
+  /**
+   * Inserts an image row (and whatever else the caller adds) in one transaction; a live image first
+   * claims a slot of the account's quota, so concurrent uploads cannot both take the last one.
+   */
   private async insertWithQuota(
     image: ImageRecord,
     quota: number,
@@ -236,8 +239,8 @@ export class KyselyMetaStore implements MetaStore {
   ): Promise<void> {
     try {
       await this.db.transaction().execute(async (trx) => {
-        const live = await this.countIn(trx, image.accountId, {});
-        if (live >= quota) throw new PictorError(5453);
+        if (image.draft) await this.checkQuota(trx, image.accountId, quota);
+        else await this.claimQuotaSlot(trx, image.accountId, quota);
         await trx
           .insertInto('images')
           .values({
@@ -345,8 +348,6 @@ export class KyselyMetaStore implements MetaStore {
           .where('used_at', 'is', null)
           .executeTakeFirst();
         if (Number(claimed.numUpdatedRows) === 0) return { kind: 'used' };
-        const live = await this.countIn(trx, grant.accountId, {});
-        if (live >= quota) throw new PictorError(5453);
         const updated = await trx
           .updateTable('images')
           .set((eb) => ({
@@ -367,6 +368,8 @@ export class KyselyMetaStore implements MetaStore {
           .where('draft', '=', 1)
           .executeTakeFirst();
         if (Number(updated.numUpdatedRows) === 0) return { kind: 'gone' };
+        // The draft becomes a live image: it takes a quota slot now (5453 rolls everything back).
+        await this.claimQuotaSlot(trx, grant.accountId, quota);
         const row = await trx
           .selectFrom('images')
           .selectAll()
@@ -404,7 +407,27 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
+  /** Takes one of the account's live-image slots, or throws 5453 when they are all taken. */
+  private async claimQuotaSlot(trx: Transaction<Database>, accountId: string, quota: number): Promise<void> {
+    const claimed = await trx
+      .updateTable('accounts')
+      .set((eb) => ({ image_count: eb('image_count', '+', 1) }))
+      .where('id', '=', accountId)
+      .where('image_count', '<', quota)
+      .executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) === 0) throw new PictorError(5453);
+  }
+
+  private async checkQuota(trx: Transaction<Database>, accountId: string, quota: number): Promise<void> {
+    const row = await trx.selectFrom('accounts').select('image_count').where('id', '=', accountId).executeTakeFirst();
+    if (!row || Number(row.image_count) >= quota) throw new PictorError(5453);
+  }
+
   async countImages(accountId: string, filter: ImageFilter = {}): Promise<number> {
+    if (filter.creator === undefined && (filter.meta ?? []).length === 0) {
+      const row = await this.db.selectFrom('accounts').select('image_count').where('id', '=', accountId).executeTakeFirst();
+      return Number(row?.image_count ?? 0);
+    }
     return this.countIn(this.db, accountId, filter);
   }
 
@@ -446,13 +469,10 @@ export class KyselyMetaStore implements MetaStore {
   ): Promise<ImageRecord[]> {
     let query = this.filtered(this.db, accountId, filter).selectAll();
     if (after) {
+      // A row-value comparison lets both SQLite and PostgreSQL seek straight into the
+      // (account_id, draft, uploaded_at, id) index instead of scanning from the start.
       const op = order === 'asc' ? '>' : '<';
-      query = query.where((eb) =>
-        eb.or([
-          eb('uploaded_at', op, after.uploadedAt),
-          eb.and([eb('uploaded_at', '=', after.uploadedAt), eb('id', op, after.id)]),
-        ]),
-      );
+      query = query.where((eb) => eb(eb.refTuple('uploaded_at', 'id'), op, eb.tuple(after.uploadedAt, after.id)));
     }
     const rows = await query.orderBy('uploaded_at', order).orderBy('id', order).limit(limit).execute();
     return rows.map(toImage);

@@ -14,6 +14,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('flexible_variants', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('browser_ttl', 'integer', (c) => c.notNull().defaultTo(172800))
+        .addColumn('image_count', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
 
       await db.schema

@@ -8,6 +8,8 @@ export interface AccountsTable {
   created_at: number;
   flexible_variants: number;
   browser_ttl: number;
+  /** Live (non-draft) images: kept in step by every insert/complete/delete, so quota checks need no COUNT(*). */
+  image_count: Generated<number>;
 }
 
 export interface CredentialsTable {
