@@ -20,6 +20,15 @@ function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
   return reply.type('text/plain; charset=utf-8').send(`ERROR ${error.code}: ${error.message}`);
 }
 
+/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`. */
+function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed.replace(/^W\//, '') === etag;
+  });
+}
+
 /** Splits the raw URL into the parts a delivery needs; ids keep their `/`. */
 function parseTarget(rawUrl: string): { accountHash: string; imageId: string; variant: string; signedPath: string; rawQuery: string } {
   const queryStart = rawUrl.indexOf('?');
@@ -57,10 +66,7 @@ export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDepende
     });
     reply.header('etag', delivery.etag).header('cache-control', delivery.cacheControl);
     if (delivery.varyAccept) reply.header('vary', 'Accept');
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === delivery.etag || tag.trim() === '*')) {
-      return reply.code(304).send();
-    }
+    if (notModified(request.headers['if-none-match'], delivery.etag)) return reply.code(304).send();
     const bytes = await deps.delivery.bytes(delivery);
     reply.header('x-content-type-options', 'nosniff');
     if (delivery.contentType === 'image/svg+xml') {
@@ -69,6 +75,8 @@ export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDepende
     return reply.type(delivery.contentType).header('content-length', bytes.length).send(bytes);
   };
 
-  app.get(`${CUSTOM_DOMAIN_PREFIX}/*`, handler);
-  app.get('/*', handler);
+  // HEAD is declared with GET (not Fastify's generated HEAD route), so a 304 to HEAD carries no
+  // Content-Length and a 200 carries the real one; Node drops the body of HEAD answers itself.
+  app.route({ method: ['GET', 'HEAD'], url: `${CUSTOM_DOMAIN_PREFIX}/*`, handler, exposeHeadRoute: false });
+  app.route({ method: ['GET', 'HEAD'], url: '/*', handler, exposeHeadRoute: false });
 }
