@@ -68,6 +68,24 @@ async function minimalServer(bytes: Buffer, contentType: string): Promise<{ url:
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/image`, close: () => server.close() };
 }
 
+/** Enables flexible variants and uploads the photo; returns its `public` URL and the URL without the variant. */
+async function uploadPhoto(serverUrl: string, original: Buffer): Promise<{ publicUrl: string; imageBase: string }> {
+  const api = `${serverUrl}/client/v4/accounts/${ACCOUNT_ID}/images`;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  await fetch(`${api}/v1/config`, {
+    method: 'PATCH',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ flexible_variants: true }),
+  });
+  const form = new FormData();
+  form.append('file', new File([original], 'photo-4000w.jpg', { type: 'image/jpeg' }));
+  const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as {
+    result: { variants: string[] };
+  };
+  const publicUrl = uploaded.result.variants[0] as string;
+  return { publicUrl, imageBase: publicUrl.slice(0, publicUrl.lastIndexOf('/')) };
+}
+
 /** Peak resident memory of a process (VmHWM), bytes. */
 function peakRss(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -85,20 +103,7 @@ async function burstInChild(original: Buffer): Promise<{ statuses: number[]; rss
   const child = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: { MALLOC_ARENA_MAX: '2' } });
   const agent = new Agent({ connections: 64 });
   try {
-    const api = `${child.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
-    const auth = { authorization: `Bearer ${TOKEN}` };
-    await fetch(`${api}/v1/config`, {
-      method: 'PATCH',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ flexible_variants: true }),
-    });
-    const form = new FormData();
-    form.append('file', new File([original], 'photo-4000w.jpg', { type: 'image/jpeg' }));
-    const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as {
-      result: { variants: string[] };
-    };
-    const publicUrl = uploaded.result.variants[0] as string;
-    const imageBase = publicUrl.slice(0, publicUrl.lastIndexOf('/'));
+    const { imageBase } = await uploadPhoto(child.url, original);
     const rssBefore = peakRss(child.pid);
     const statuses = await Promise.all(
       Array.from({ length: 64 }, async (_unused, i) => {
@@ -128,22 +133,9 @@ export async function benchDelivery(options: DeliveryBenchOptions): Promise<void
       PICTOR_BOOTSTRAP_TOKEN: TOKEN,
     }),
   );
-  const api = `${server.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
-  const auth = { authorization: `Bearer ${TOKEN}` };
   const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
   try {
-    await fetch(`${api}/v1/config`, {
-      method: 'PATCH',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ flexible_variants: true }),
-    });
-    const form = new FormData();
-    form.append('file', new File([original], 'photo-4000w.jpg', { type: 'image/jpeg' }));
-    const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as {
-      result: { variants: string[] };
-    };
-    const publicUrl = uploaded.result.variants[0] as string;
-    const imageBase = publicUrl.slice(0, publicUrl.lastIndexOf('/'));
+    const { publicUrl, imageBase } = await uploadPhoto(server.url, original);
 
     const get = async (url: string): Promise<{ status: number; bytes: Buffer }> => {
       const response = await request(url, { dispatcher: agent, headers: { accept: ACCEPT } });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/images');
 
@@ -37,7 +37,10 @@ export function randomAccountId(): string {
   return (Date.now().toString(16) + counter.toString(16).padStart(4, '0') + 'a'.repeat(32)).slice(0, 32);
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
   const dataDir = env.PICTOR_DATA_DIR ?? tempDir();
   const accountId = env.PICTOR_BOOTSTRAP_ACCOUNT_ID ?? randomAccountId();
   const token = env.PICTOR_BOOTSTRAP_TOKEN ?? `test-token-${accountId}`;
@@ -50,7 +53,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...env,
     PICTOR_DATA_DIR: dataDir,
   });
-  const server = await startServer(config);
+  const server = await startServer(config, options);
   return {
     server,
     url: server.url,
