@@ -104,5 +104,19 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const address = app.server.address() as AddressInfo;
   const url = defaultPublicUrl(config.host, address.port);
   urls.setBaseIfUnset(url);
-  return { app, url, firstRun, close: () => app.close() };
+  return { app, url, firstRun, close: () => closeGracefully(app) };
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish, and closes keep-alive connections as they go idle
+ * (Fastify closes only those idle at the moment close starts; a client holding one open would
+ * otherwise keep the server up until its keep-alive timeout).
+ */
+async function closeGracefully(app: FastifyInstance): Promise<void> {
+  const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(reaper);
+  }
 }

@@ -1,6 +1,7 @@
 /** The image routes over plain HTTP: lists, filters, edits, deletes, ids, URLs. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestServer, fileBlob, fixture, startTestServer, upload } from './helpers/server.js';
 
@@ -198,5 +199,24 @@ describe('lists', () => {
   it('stats count live images', async () => {
     const stats = await get<{ count: { allowed: number; current: number } }>('/v1/stats');
     expect(stats.body.result).toEqual({ count: { allowed: 100000, current: 7 } });
+  });
+});
+
+describe('shutdown', () => {
+  it('closes while a client still holds a keep-alive connection', async () => {
+    const own = await startTestServer();
+    const agent = new Agent({ keepAliveTimeout: 120_000 });
+    const form = new FormData();
+    form.append('file', fileBlob('320x240.jpg'));
+    const uploaded = await fetch(`${own.imagesUrl}/v1`, { method: 'POST', body: form, headers: own.auth });
+    const { result } = (await uploaded.json()) as Envelope<ImageBody>;
+    const blob = await request(`${own.imagesUrl}/v1/${result.id}/blob`, { dispatcher: agent, headers: own.auth });
+    await blob.body.arrayBuffer();
+    const closed = await Promise.race([
+      own.stop().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still open after 10 s'), 10_000)),
+    ]);
+    await agent.close();
+    expect(closed).toBe('closed');
   });
 });

@@ -45,6 +45,8 @@ export function parseMultipart(request: IncomingMessage, maxFileBytes: number): 
     try {
       parser = busboy({
         headers: request.headers,
+        // Browsers and the SDK send file and field names as raw UTF-8, not latin1.
+        defParamCharset: 'utf8',
         limits: { fileSize: maxFileBytes, files: 5, fields: 200, fieldSize: 64 * 1024, parts: 250 },
       });
     } catch {

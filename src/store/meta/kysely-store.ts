@@ -317,6 +317,13 @@ export class KyselyMetaStore implements MetaStore {
           .executeTakeFirst();
         if (!row) return undefined;
         await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
+        if (Number(row.draft) === 0) {
+          await trx
+            .updateTable('accounts')
+            .set((eb) => ({ image_count: eb('image_count', '-', 1) }))
+            .where('id', '=', accountId)
+            .execute();
+        }
         // A draft's upload URL dies with it.
         await trx.deleteFrom('direct_uploads').where('account_id', '=', accountId).where('image_id', '=', imageId).execute();
         return toImage(row);
