@@ -387,7 +387,7 @@ async function benchLists(upload: UploadBody): Promise<ListBench> {
     }
 
     const plan = (statement: string): string =>
-      (sqlite.prepare(`explain query plan ${statement}`).all(ACCOUNT_ID, 1, 1, 'x', 1) as Array<{ detail: string }>)
+      (sqlite.prepare(`explain query plan ${statement}`).all(ACCOUNT_ID, 1, 'x', 1) as Array<{ detail: string }>)
         .map((r) => r.detail)
         .join('; ');
     // (c) Uploads into the store that already holds IMAGES rows: same body and load as (a), one run.

@@ -1,8 +1,13 @@
 /** Builds the Fastify application from already-constructed services. Nothing here opens stores. */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
 import { uploadHostPlugin } from './upload-host/routes.js';
+
+/** Signed-URL signatures and direct-upload secrets are credentials too. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]sig=)[^&]*/g, '$1[redacted]').replace(/^(\/upload\/[^/]+\/)[^/?]+/, '$1[redacted]');
+}
 
 export interface AppOptions {
   logLevel: string;
@@ -15,8 +20,16 @@ export async function buildApp(
   const app = Fastify({
     logger: {
       level: options.logLevel,
-      // Never log credentials: they travel in these headers.
+      // Never log credentials: they travel in these headers, in `sig` and in upload URLs.
       redact: ['req.headers.authorization', 'req.headers["x-auth-key"]'],
+      serializers: {
+        req: (request: FastifyRequest) => ({
+          method: request.method,
+          url: redactUrl(request.url),
+          host: request.host,
+          remoteAddress: request.ip,
+        }),
+      },
     },
     // Custom image ids may be up to 1024 characters, percent-encoded three times longer.
     routerOptions: { maxParamLength: 8192 },

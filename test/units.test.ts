@@ -1,6 +1,8 @@
+/** Pure functions tested directly: metadata filters, bracket metadata, log redaction. */
 import { describe, expect, it } from 'vitest';
 import { matchesMetaFilter, parseMetaFilters } from '../src/domain/meta-filter.js';
 import { buildBracketMetadata, bracketPath } from '../src/domain/metadata.js';
+import { redactUrl } from '../src/app.js';
 import { PictorError } from '../src/errors.js';
 
 function filter(query: string) {
@@ -71,5 +73,14 @@ describe('bracket metadata', () => {
     expect(bracketPath('metadata')).toBeUndefined();
     expect(bracketPath('metadataX[a]')).toBeUndefined();
     expect(() => buildBracketMetadata([{ path: ['__proto__', 'x'], value: '1' }])).toThrow(PictorError);
+  });
+});
+
+describe('log redaction', () => {
+  it('hides signatures and direct-upload secrets in logged URLs', () => {
+    expect(redactUrl('/h/id/public?exp=1&sig=abcdef')).toBe('/h/id/public?exp=1&sig=[redacted]');
+    expect(redactUrl('/h/id/public?sig=abcdef&exp=1')).toBe('/h/id/public?sig=[redacted]&exp=1');
+    expect(redactUrl('/upload/HASH/s3cr3t')).toBe('/upload/HASH/[redacted]');
+    expect(redactUrl('/client/v4/accounts/a/images/v1')).toBe('/client/v4/accounts/a/images/v1');
   });
 });
