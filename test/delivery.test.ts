@@ -34,23 +34,11 @@ import {
   uploadFixture,
 } from './helpers/delivery.js';
 import { cliOk, lastLine } from './helpers/cli.js';
-import { fixture, randomAccountId, startTestServer, type TestServer, upload } from './helpers/server.js';
+import { fixture, randomAccountId, startTestServer, type TestServer, upload, useServer } from './helpers/server.js';
 
 const SMALL = '320x240.jpg'; // 320x240
 const LARGE = 'photo-4000w.jpg'; // 4000x3266
 
-/** Starts a server for the enclosing describe block and stops it afterwards. */
-function useServer(): { t: TestServer } {
-  const holder = {} as { t: TestServer };
-  beforeAll(async () => {
-    holder.t = await startTestServer();
-  });
-  afterAll(async () => {
-    await holder.t?.stop();
-    if (holder.t) fs.rmSync(holder.t.dataDir, { recursive: true, force: true });
-  });
-  return holder;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Rendering: fit, orientation, formats, animation, colour, SVG

@@ -3,17 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageResult } from './helpers/api.js';
 import { type TestServer, fileBlob, fixture, startTestServer, upload } from './helpers/server.js';
 
-interface ImageBody {
-  id: string;
-  filename: string;
-  uploaded: string;
-  requireSignedURLs: boolean;
-  variants: string[];
-  meta: Record<string, unknown>;
-  creator: string | null;
-}
+type ImageBody = ImageResult;
 
 interface Envelope<T> {
   success: boolean;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectApiError, expectOk } from './helpers/api.js';
 import { cliOk, lastLine } from './helpers/cli.js';
 import { jsonRequest, type SigningKey, type VariantResult } from './helpers/delivery.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer, useServer } from './helpers/server.js';
 
 const PUBLIC_VARIANT: VariantResult = {
   id: 'public',
@@ -24,18 +24,6 @@ interface VariantsMap {
   variants: Record<string, VariantResult>;
 }
 
-/** Starts a server for the enclosing describe block and stops it afterwards. */
-function useServer(): { t: TestServer } {
-  const holder = {} as { t: TestServer };
-  beforeAll(async () => {
-    holder.t = await startTestServer();
-  });
-  afterAll(async () => {
-    await holder.t?.stop();
-    if (holder.t) fs.rmSync(holder.t.dataDir, { recursive: true, force: true });
-  });
-  return holder;
-}
 
 function sdk(t: TestServer, options: { apiToken?: string; maxRetries?: number; fetch?: typeof fetch } = {}): Cloudflare {
   return new Cloudflare({

@@ -196,16 +196,10 @@ export function parseFlexibleOptions(segment: string): RenderPlan {
         plan.flip = pick('flip', value, ['h', 'v', 'hv'] as const);
         break;
       case 'brightness':
-        plan.brightness = number('brightness', value, 0, 10);
-        break;
       case 'contrast':
-        plan.contrast = number('contrast', value, 0, 10);
-        break;
       case 'gamma':
-        plan.gamma = number('gamma', value, 0, 10);
-        break;
       case 'saturation':
-        plan.saturation = number('saturation', value, 0, 10);
+        plan[key] = number(key, value, 0, 10);
         break;
       case 'trim':
         plan.trim = parseTrim(value);

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
 
@@ -82,4 +83,17 @@ export async function upload(
 /** A fixture as a named File part (its filename is the fixture's name). */
 export function fileBlob(name: string, type = 'application/octet-stream'): File {
   return new File([fixture(name)], name, { type });
+}
+
+/** Starts a server for the enclosing describe block and stops it (and removes its data) afterwards. */
+export function useServer(): { t: TestServer } {
+  const holder = {} as { t: TestServer };
+  beforeAll(async () => {
+    holder.t = await startTestServer();
+  });
+  afterAll(async () => {
+    await holder.t?.stop();
+    if (holder.t) fs.rmSync(holder.t.dataDir, { recursive: true, force: true });
+  });
+  return holder;
 }
