@@ -1,9 +1,14 @@
-/** Pure functions tested directly: metadata filters, bracket metadata, log redaction. */
+/** Small units tested directly: metadata filters, bracket metadata, log redaction, the data dir lock. */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchesMetaFilter, parseMetaFilters } from '../src/domain/meta-filter.js';
 import { buildBracketMetadata, bracketPath } from '../src/domain/metadata.js';
 import { redactUrl } from '../src/app.js';
 import { PictorError } from '../src/errors.js';
+import { acquireDataDirLock } from '../src/store/data-dir-lock.js';
 
 function filter(query: string) {
   return parseMetaFilters(new URLSearchParams(query).entries());
@@ -82,5 +87,28 @@ describe('log redaction', () => {
     expect(redactUrl('/h/id/public?sig=abcdef&exp=1')).toBe('/h/id/public?sig=[redacted]&exp=1');
     expect(redactUrl('/upload/HASH/s3cr3t')).toBe('/upload/HASH/[redacted]');
     expect(redactUrl('/client/v4/accounts/a/images/v1')).toBe('/client/v4/accounts/a/images/v1');
+  });
+});
+
+describe('data dir lock', () => {
+  it('refuses a live owner and takes over from a dead or zombie one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-lock-'));
+    const release = acquireDataDirLock(dir);
+    const other = spawn('sleep', ['30']);
+    try {
+      fs.writeFileSync(path.join(dir, 'pictor.pid'), String(other.pid));
+      expect(() => acquireDataDirLock(dir)).toThrow(/in use by another Pictor server/);
+      // Killed but not reaped yet (the event loop is kept busy): a zombie holds nothing.
+      other.kill('SIGKILL');
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // busy-wait so Node cannot reap the child
+      }
+      acquireDataDirLock(dir)();
+    } finally {
+      other.kill('SIGKILL');
+      release();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
