@@ -301,10 +301,13 @@ describe('rendering', () => {
       expect(out.meta.pages).toBe(10);
     });
 
-    it('rotating-squares.gif stays animated', async () => {
+    it('rotating-squares.gif stays animated, and as GIF keeps all 30 frames including repeats', async () => {
       const out = await deliverImage(h.t, path('rotating-squares.gif', 'public'), { accept: ACCEPT.webp });
       expect(out.meta.format).toBe('webp');
       expect(out.meta.pages ?? 1).toBeGreaterThan(1);
+      const gif = await deliverImage(h.t, path('rotating-squares.gif', 'public'), { accept: ACCEPT.legacy });
+      expect(gif.meta.format).toBe('gif');
+      expect(gif.meta.pages).toBe(30);
     });
   });
 

@@ -122,7 +122,8 @@ async function encode(
       // An explicit quality asks for a palette PNG, as on Cloudflare.
       return image.png({ ...(plan.quality !== undefined && { palette: true, quality }) }).toBuffer();
     case 'gif':
-      return image.gif({ ...animation }).toBuffer();
+      // Keep every frame: a GIF rendition has the source's frame count (libwebp always merges repeats).
+      return image.gif({ ...animation, keepDuplicateFrames: true }).toBuffer();
     case 'svg':
     case 'json':
       throw new Error(`${choice.format} is not rendered by the raster pipeline`);
