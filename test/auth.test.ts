@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectApiError, expectOk, type ImageResult } from './helpers/api.js';
 import { cliOk, lastLine } from './helpers/cli.js';
-import { fileBlob, startTestServer, type TestServer, upload } from './helpers/server.js';
+import { fileBlob, startTestServer, type TestServer } from './helpers/server.js';
 
 type Headers = Record<string, string>;
 

@@ -6,9 +6,8 @@
  * Expectations come from spec/cloudflare-images.md Part A ("Variants and delivery", "Signed URLs") and
  * Part B §7–§8.
  */
-import fs from 'node:fs';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { expectOk, type ImageResult } from './helpers/api.js';
 import {
   ACCEPT,
@@ -34,7 +33,7 @@ import {
   uploadFixture,
 } from './helpers/delivery.js';
 import { cliOk, lastLine } from './helpers/cli.js';
-import { fixture, randomAccountId, startTestServer, type TestServer, upload, useServer } from './helpers/server.js';
+import { fixture, randomAccountId, type TestServer, upload, useServer } from './helpers/server.js';
 
 const SMALL = '320x240.jpg'; // 320x240
 const LARGE = 'photo-4000w.jpg'; // 4000x3266

@@ -6,13 +6,12 @@
  * Expectations: spec/cloudflare-images.md Part A ("Variants and delivery", "Signed URLs", "Wire and
  * envelope") and Part B §5.9, §5.10, §5.12.
  */
-import fs from 'node:fs';
 import Cloudflare, { APIError, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError } from 'cloudflare';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { expectApiError, expectOk } from './helpers/api.js';
 import { cliOk, lastLine } from './helpers/cli.js';
 import { jsonRequest, type SigningKey, type VariantResult } from './helpers/delivery.js';
-import { startTestServer, type TestServer, useServer } from './helpers/server.js';
+import { type TestServer, useServer } from './helpers/server.js';
 
 const PUBLIC_VARIANT: VariantResult = {
   id: 'public',
