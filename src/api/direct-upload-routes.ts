@@ -9,7 +9,7 @@ import type { DirectUploadInput, DirectUploadService } from '../domain/direct-up
 import { isPlainObject } from '../domain/metadata.js';
 import { badRequest } from '../errors.js';
 import { success } from './envelope.js';
-import { imageFormFields } from './image-routes.js';
+import { imageAttributesFromJson, imageFormFields } from './image-routes.js';
 import { isMultipart, parseMultipart } from './multipart.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
@@ -34,21 +34,13 @@ function optionalString(body: Record<string, unknown>, name: string): string | u
 
 function inputFromJson(body: unknown): DirectUploadInput {
   if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
-  const input: DirectUploadInput = {};
+  const { creator, ...attributes } = imageAttributesFromJson(body);
+  const input: DirectUploadInput = attributes;
   const id = optionalString(body, 'id');
-  const creator = optionalString(body, 'creator');
   const expiry = optionalString(body, 'expiry');
   if (id !== undefined) input.id = id;
-  if (creator !== undefined) input.creator = creator;
+  if (typeof creator === 'string') input.creator = creator;
   if (expiry !== undefined) input.expiry = expiry;
-  if (body.metadata !== undefined) {
-    if (!isPlainObject(body.metadata)) throw badRequest('Metadata must be a JSON object');
-    input.metadata = body.metadata;
-  }
-  if (body.requireSignedURLs !== undefined) {
-    if (typeof body.requireSignedURLs !== 'boolean') throw badRequest('requireSignedURLs must be a boolean');
-    input.requireSignedUrls = body.requireSignedURLs;
-  }
   return input;
 }
 

@@ -68,23 +68,28 @@ export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): Upl
   return { source, ...attributes };
 }
 
-function parseEdit(body: unknown): ImageEdit {
-  if (body === undefined || body === null) return {};
-  if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
-  const edit: ImageEdit = {};
+/** The image attributes a JSON body may carry (editing an image, minting a direct upload). */
+export function imageAttributesFromJson(body: Record<string, unknown>): ImageEdit {
+  const attributes: ImageEdit = {};
   if (body.metadata !== undefined) {
     if (!isPlainObject(body.metadata)) throw badRequest('metadata must be a JSON object');
-    edit.metadata = body.metadata;
+    attributes.metadata = body.metadata;
   }
   if (body.requireSignedURLs !== undefined) {
     if (typeof body.requireSignedURLs !== 'boolean') throw badRequest('requireSignedURLs must be a boolean');
-    edit.requireSignedUrls = body.requireSignedURLs;
+    attributes.requireSignedUrls = body.requireSignedURLs;
   }
   if (body.creator !== undefined) {
     if (body.creator !== null && typeof body.creator !== 'string') throw badRequest('creator must be a string');
-    edit.creator = body.creator;
+    attributes.creator = body.creator;
   }
-  return edit;
+  return attributes;
+}
+
+function parseEdit(body: unknown): ImageEdit {
+  if (body === undefined || body === null) return {};
+  if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
+  return imageAttributesFromJson(body);
 }
 
 function searchParams(request: FastifyRequest): URLSearchParams {

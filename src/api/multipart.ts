@@ -22,7 +22,7 @@ export interface ParsedForm {
 const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
 
 export function isMultipart(contentType: string | undefined): boolean {
-  return /^multipart\/form-data\s*;/i.test(contentType ?? '') || /^multipart\/form-data$/i.test(contentType ?? '');
+  return /^multipart\/form-data\s*(;|$)/i.test(contentType ?? '');
 }
 
 function drain(request: IncomingMessage): void {
