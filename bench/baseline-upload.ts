@@ -10,8 +10,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import busboy from 'busboy';
-import { DEFAULT_LIMITS } from '../src/config.js';
+import { DEFAULT_LIMITS, loadConfig } from '../src/config.js';
 import { probeImage } from '../src/imaging/probe.js';
+import { RenderPool } from '../src/imaging/render-pool.js';
+import { SvgWorkers } from '../src/imaging/svg-workers.js';
 
 export interface BaselineServer {
   url: string;
@@ -53,13 +55,30 @@ async function writeDurably(dir: string, bytes: Buffer): Promise<string> {
 export async function startBaselineUploadServer(dir: string): Promise<BaselineServer> {
   await fsp.mkdir(path.join(dir, 'tmp'), { recursive: true });
   await fsp.mkdir(path.join(dir, 'blobs'), { recursive: true });
+  // The same validation as the server, through the same kind of work pool.
+  const defaults = loadConfig({});
+  const svgWorkers = new SvgWorkers(1);
+  const probe = {
+    limits: DEFAULT_LIMITS,
+    svgLimits: defaults.svg,
+    svgWorkers,
+    timeoutSeconds: defaults.rendering.timeoutSeconds,
+    pool: new RenderPool({
+      slots: defaults.rendering.concurrency,
+      heavySlots: defaults.rendering.heavyConcurrency,
+      heavyCost: defaults.rendering.heavyPixels,
+      maxQueue: 1000,
+      maxHeavyQueue: 1000,
+      maxWaitMs: 600_000,
+    }),
+  };
   const server = http.createServer((request, response) => {
     const reply = (status: number, body: unknown): void => {
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     readFile(request)
       .then(async (bytes) => {
-        const probed = await probeImage(bytes, DEFAULT_LIMITS);
+        const probed = await probeImage(bytes, probe);
         const id = await writeDurably(dir, bytes);
         reply(200, { success: true, result: { id, width: probed.width, height: probed.height } });
       })
@@ -70,10 +89,12 @@ export async function startBaselineUploadServer(dir: string): Promise<BaselineSe
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/upload`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
-      }),
+      });
+      await svgWorkers.close();
+    },
   };
 }

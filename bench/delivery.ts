@@ -18,7 +18,7 @@ import { startServer } from '../src/server.js';
 import { spawnServer } from '../test/helpers/child-server.js';
 import { kb, ms, percentile, printTable, ratio, runLoad } from './lib.js';
 
-const SOURCE = path.resolve(import.meta.dirname, '../../shared/fixtures/images/photo-4000w.jpg');
+const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
 const ACCOUNT_ID = 'be0cbe0cbe0cbe0cbe0cbe0cbe0cbe0c';
 const TOKEN = 'bench-delivery-token';
 const ACCEPT = 'image/webp,*/*';

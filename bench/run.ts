@@ -29,9 +29,10 @@ import { type RunningServer, startServer } from '../src/server.js';
 import type { Database, ImagesTable } from '../src/store/meta/schema.js';
 import { startBaselineUploadServer } from './baseline-upload.js';
 import { benchDelivery } from './delivery.js';
+import { benchHostileMix } from './hostile.js';
 import { type HttpCall, type LoadResult, kb, ms, multipartBody, percentile, printTable, ratio, runLoad, timedCall } from './lib.js';
 
-const SOURCE = path.resolve(import.meta.dirname, '../../shared/fixtures/images/photo-4000w.jpg');
+const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -43,6 +44,9 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const IMAGES = envInt('BENCH_IMAGES', 100_000);
 const DELIVERY_SECONDS = envInt('BENCH_DELIVERY_SECONDS', 8);
 const RENDER_CONCURRENCY = envInt('BENCH_RENDER_CONCURRENCY', 4);
+const HOSTILE_SECONDS = envInt('BENCH_HOSTILE_SECONDS', 10);
+/** `npm run bench -- hostile` runs only the hostile mix. */
+const ONLY = process.argv[2];
 const V2_WALK_PAGES = 50;
 const V1_PAGES = 50;
 const STATS_REQUESTS = 50;
@@ -446,6 +450,10 @@ async function main(): Promise<void> {
       `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, scratch ${scratch}`,
   );
   console.log(`fsync of a 4 KB write on the scratch disk: p50 ${ms(await fsyncCost())} ms`);
+  if (ONLY === 'hostile') {
+    await benchHostileMix(HOSTILE_SECONDS);
+    return;
+  }
 
   console.log(
     `\n(a) Uploads: concurrency ${CONCURRENCY}, ${UPLOAD_SECONDS} s measured per server and size ` +
@@ -539,6 +547,7 @@ async function main(): Promise<void> {
   if (full.firstError) console.log(`  first error: ${full.firstError}`);
 
   await benchDelivery({ seconds: DELIVERY_SECONDS, concurrency: RENDER_CONCURRENCY });
+  await benchHostileMix(HOSTILE_SECONDS);
 
   console.log(`\nTotal bench time ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }

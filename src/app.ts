@@ -1,7 +1,9 @@
 /** Builds the Fastify application from already-constructed services. Nothing here opens stores. */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
+import type { TransportSettings } from './config.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
+import { installTransportGuards, transportServerOptions } from './http/transport.js';
 import { uploadHostPlugin } from './upload-host/routes.js';
 
 /** Signed-URL signatures and direct-upload secrets are credentials too. */
@@ -11,6 +13,7 @@ export function redactUrl(url: string): string {
 
 export interface AppOptions {
   logLevel: string;
+  transport: TransportSettings;
 }
 
 export async function buildApp(
@@ -35,7 +38,9 @@ export async function buildApp(
     routerOptions: { maxParamLength: 8192 },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    ...transportServerOptions(options.transport),
   });
+  installTransportGuards(app, options.transport);
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));

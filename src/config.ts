@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { SvgLimits } from './imaging/svg.js';
 
 export interface Config {
   host: string;
@@ -21,6 +22,26 @@ export interface Config {
   limits: UploadLimits;
   urlFetch: UrlFetchSettings;
   rendering: RenderSettings;
+  transport: TransportSettings;
+  svg: SvgLimits;
+  /** Uploads being received or checked at once on this server; more wait, then get 503. */
+  maxUploadsInProgress: number;
+  /** How long an upload over that bound waits for a place before 503. */
+  uploadQueueWaitMs: number;
+}
+
+/** Connection-level limits (see http/transport.ts). */
+export interface TransportSettings {
+  headersTimeoutMs: number;
+  /** Longest time to receive a whole request, whatever its rate. */
+  requestTimeoutMs: number;
+  /** A socket with no traffic at all for this long is closed. */
+  idleTimeoutMs: number;
+  bodyMinBytesPerSecond: number;
+  bodyRateWindowMs: number;
+  /** After an early answer, how long and how much of the rest of the body is drained before closing. */
+  lingerMs: number;
+  lingerMaxBytes: number;
 }
 
 export interface RenderSettings {
@@ -28,6 +49,22 @@ export interface RenderSettings {
   concurrency: number;
   /** Renders waiting for a slot before new ones get 503. */
   maxQueue: number;
+  /** Pixels (decoded + produced) from which a render is heavy. */
+  heavyPixels: number;
+  /** Heavy renders running at once (default: one less than `concurrency`, at least 1). */
+  heavyConcurrency: number;
+  /** Heavy renders waiting for a slot. */
+  maxHeavyQueue: number;
+  /** Longest wait for a render slot before 503. */
+  maxWaitMs: number;
+  /** A render (or an upload check) still running after this is stopped. */
+  timeoutSeconds: number;
+  /** Largest output a flexible variant may ask for, in pixels. */
+  maxFlexiblePixels: number;
+  /** libvips threads per pipeline: 1 keeps one render to one core, so a heavy one cannot starve the rest. */
+  vipsThreads: number;
+  /** Worker threads parsing and sanitising SVGs (each may hold a few hundred MB for a 10 MB document). */
+  svgThreads: number;
   /** Size bound of the on-disk render cache. */
   cacheMaxBytes: number;
   /** Size bound of the in-memory render cache. */
@@ -134,6 +171,23 @@ function readBootstrap(env: Env): Config['bootstrap'] {
   return { accountId, token };
 }
 
+function readTransport(env: Env): TransportSettings {
+  const settings: TransportSettings = {
+    headersTimeoutMs: readInteger(env, 'PICTOR_HEADERS_TIMEOUT_MS', 20_000, 1000, 3_600_000),
+    requestTimeoutMs: readInteger(env, 'PICTOR_REQUEST_TIMEOUT_MS', 300_000, 1000, 86_400_000),
+    idleTimeoutMs: readInteger(env, 'PICTOR_IDLE_TIMEOUT_MS', 120_000, 1000, 86_400_000),
+    bodyMinBytesPerSecond: readInteger(env, 'PICTOR_BODY_MIN_BYTES_PER_SECOND', 4096, 0, 1024 ** 3),
+    bodyRateWindowMs: readInteger(env, 'PICTOR_BODY_RATE_WINDOW_MS', 20_000, 100, 3_600_000),
+    lingerMs: readInteger(env, 'PICTOR_LINGER_MS', 5000, 0, 600_000),
+    lingerMaxBytes: readInteger(env, 'PICTOR_LINGER_MAX_BYTES', 12 * 1024 ** 2, 0, Number.MAX_SAFE_INTEGER),
+  };
+  // Node refuses a headers timeout longer than the request timeout.
+  if (settings.headersTimeoutMs > settings.requestTimeoutMs) {
+    throw new ConfigError('PICTOR_HEADERS_TIMEOUT_MS', `must not exceed PICTOR_REQUEST_TIMEOUT_MS (${settings.requestTimeoutMs})`);
+  }
+  return settings;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -143,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('PICTOR_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`);
   }
+  const concurrency = readInteger(env, 'PICTOR_RENDER_CONCURRENCY', os.availableParallelism(), 1, 256);
   return {
     host,
     port,
@@ -158,10 +213,26 @@ export function loadConfig(env: Env = process.env): Config {
       maxRedirects: 3,
     },
     rendering: {
-      concurrency: readInteger(env, 'PICTOR_RENDER_CONCURRENCY', os.availableParallelism(), 1, 256),
-      maxQueue: readInteger(env, 'PICTOR_RENDER_QUEUE', 32, 0, 100_000),
+      concurrency,
+      maxQueue: readInteger(env, 'PICTOR_RENDER_QUEUE', 64, 0, 100_000),
+      heavyPixels: readInteger(env, 'PICTOR_RENDER_HEAVY_PIXELS', 24_000_000, 1, Number.MAX_SAFE_INTEGER),
+      heavyConcurrency: readInteger(env, 'PICTOR_RENDER_HEAVY_CONCURRENCY', Math.max(1, concurrency - 1), 1, concurrency),
+      maxHeavyQueue: readInteger(env, 'PICTOR_RENDER_HEAVY_QUEUE', 2, 0, 100_000),
+      maxWaitMs: readInteger(env, 'PICTOR_RENDER_QUEUE_WAIT_MS', 10_000, 1, 600_000),
+      timeoutSeconds: readInteger(env, 'PICTOR_RENDER_TIMEOUT_SECONDS', 20, 1, 600),
+      maxFlexiblePixels: readInteger(env, 'PICTOR_FLEXIBLE_MAX_PIXELS', 50_000_000, 1, 144_000_000),
+      vipsThreads: readInteger(env, 'PICTOR_VIPS_THREADS', 1, 1, 256),
+      svgThreads: readInteger(env, 'PICTOR_SVG_THREADS', 1, 1, 64),
       cacheMaxBytes: readInteger(env, 'PICTOR_CACHE_MAX_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
       memoryCacheBytes: readInteger(env, 'PICTOR_MEMORY_CACHE_BYTES', 64 * 1024 ** 2, 0, Number.MAX_SAFE_INTEGER),
     },
+    transport: readTransport(env),
+    svg: {
+      maxElements: readInteger(env, 'PICTOR_SVG_MAX_ELEMENTS', 250_000, 1, 10_000_000),
+      maxDepth: readInteger(env, 'PICTOR_SVG_MAX_DEPTH', 256, 1, 100_000),
+      maxPathCoordinates: readInteger(env, 'PICTOR_SVG_MAX_PATH_COORDINATES', 2_500_000, 1, 100_000_000),
+    },
+    maxUploadsInProgress: readInteger(env, 'PICTOR_MAX_UPLOADS_IN_PROGRESS', 32, 1, 100_000),
+    uploadQueueWaitMs: readInteger(env, 'PICTOR_UPLOAD_QUEUE_WAIT_MS', 15_000, 1, 600_000),
   };
 }

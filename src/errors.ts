@@ -31,6 +31,7 @@ export const ERRORS = {
   9401: { status: 400, message: 'Invalid or missing image transformation options' },
   9404: { status: 404, message: 'Image not found' },
   9425: { status: 403, message: 'Image access denied' },
+  9413: { status: 403, message: 'Image too large' },
   9429: { status: 403, message: 'Flexible variants are not enabled for this image' },
   9431: { status: 404, message: 'Not found' },
   9500: { status: 500, message: 'Internal error while rendering the image' },
@@ -55,9 +56,9 @@ export class PictorError extends Error {
   constructor(
     code: ErrorCode,
     message?: string,
-    options: { chain?: ErrorChainItem[]; retryAfter?: number; status?: number } = {},
+    options: { chain?: ErrorChainItem[]; retryAfter?: number; status?: number; cause?: unknown } = {},
   ) {
-    super(message ?? ERRORS[code].message);
+    super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PictorError';
     this.code = code;
     this.status = options.status ?? ERRORS[code].status;

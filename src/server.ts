@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
 import { buildApp } from './app.js';
 import { type Config, defaultPublicUrl } from './config.js';
 import { AccountService } from './domain/accounts.js';
@@ -17,7 +18,9 @@ import { PublicUrls } from './domain/public-urls.js';
 import { SigningKeyService } from './domain/signing-keys.js';
 import { UrlFetcher } from './domain/url-fetch.js';
 import { VariantService } from './domain/variants.js';
+import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
+import { SvgWorkers } from './imaging/svg-workers.js';
 import { openStores } from './store/open.js';
 
 /** How often expired direct-upload drafts are removed. */
@@ -58,31 +61,52 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     allowPrivate: config.allowPrivateUrls,
     maxBytes: config.limits.maxUploadBytes,
   });
+  const rendering = config.rendering;
+  // One pool weighs all image work (renders, upload checks, SVG sanitising) by its cost.
+  const pool = new RenderPool({
+    slots: rendering.concurrency,
+    heavySlots: rendering.heavyConcurrency,
+    heavyCost: rendering.heavyPixels,
+    maxQueue: rendering.maxQueue,
+    maxHeavyQueue: rendering.maxHeavyQueue,
+    maxWaitMs: rendering.maxWaitMs,
+  });
+  sharp.concurrency(rendering.vipsThreads);
+  const svgWorkers = new SvgWorkers(rendering.svgThreads);
   const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
     limits: config.limits,
+    probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, timeoutSeconds: rendering.timeoutSeconds },
     imageQuota: config.imageQuota,
     now,
   });
-  const directUploads = new DirectUploadService(stores.meta, images, urls, { imageQuota: config.imageQuota, now });
+  const directUploads = new DirectUploadService(stores.meta, images, urls, {
+    imageQuota: config.imageQuota,
+    now,
+    // A lease outlives the longest body the server accepts, plus time to check and store it.
+    leaseMs: config.transport.requestTimeoutMs + 60_000,
+  });
   const app = await buildApp(
     {
       accounts,
       images,
       directUploads,
       limits: config.limits,
+      uploadGate: new UploadGate({
+        maxInProgress: config.maxUploadsInProgress,
+        maxWaiting: 8 * config.maxUploadsInProgress,
+        maxWaitMs: config.uploadQueueWaitMs,
+      }),
       variants: new VariantService(stores.meta, now),
       signingKeys: new SigningKeyService(stores.meta, now),
       settings: new AccountSettingsService(stores.meta),
-      delivery: new DeliveryService(
-        stores.meta,
-        stores.blobs,
-        stores.renders,
-        new RenderPool(config.rendering.concurrency, config.rendering.maxQueue),
-        { memoryCacheBytes: config.rendering.memoryCacheBytes },
-      ),
+      delivery: new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, {
+        memoryCacheBytes: rendering.memoryCacheBytes,
+        maxFlexiblePixels: rendering.maxFlexiblePixels,
+        renderTimeoutSeconds: rendering.timeoutSeconds,
+      }),
       now,
     },
-    { logLevel: config.logLevel },
+    { logLevel: config.logLevel, transport: config.transport },
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
 
@@ -97,6 +121,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
     await fetcher.close();
+    await svgWorkers.close();
     await stores.close();
   });
 

@@ -14,15 +14,41 @@ import { isMultipart, parseMultipart } from './multipart.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
 
-async function readText(request: IncomingMessage, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request) {
-    total += (chunk as Buffer).length;
-    if (total > maxBytes) throw badRequest('The request body is too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Reads a small body. Past `maxBytes` it stops reading without destroying the request, so the answer
+ * still reaches the client (the transport guard drains or closes what is left).
+ */
+function readText(request: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stop = (): void => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.pause();
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        stop();
+        reject(badRequest(`The request body must not exceed ${maxBytes} bytes`));
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = (): void => {
+      stop();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (): void => {
+      stop();
+      reject(badRequest('The request body could not be read'));
+    };
+    request.on('data', onData);
+    request.once('end', onEnd);
+    request.once('error', onError);
+  });
 }
 
 function optionalString(body: Record<string, unknown>, name: string): string | undefined {

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { ImageEdit, ImageService, UploadInput } from '../domain/images.js';
+import type { UploadGate } from '../domain/upload-gate.js';
 import { bracketPath, buildBracketMetadata, isPlainObject, parseMetadataJson } from '../domain/metadata.js';
 import { parseMetaFilters } from '../domain/meta-filter.js';
 import type { ImageFilter, Metadata, SortOrder } from '../domain/model.js';
@@ -133,11 +134,17 @@ export function imageTarget(rawUrl: string, method: string): { imageId: string; 
 const base = '/accounts/:account_id/images';
 
 /** `POST /images/v1`: registered in a scope without body parsers, as it streams the raw body itself. */
-export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits): void {
+export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits, gate: UploadGate): void {
   scope.post<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
-    const form = await parseMultipart(request.raw, limits.maxUploadBytes);
-    const input = uploadInputFromForm(form, limits);
-    return success(await images.upload(request.params.account_id, input));
+    // Over the bound of uploads in progress the answer (503) comes before the body is read.
+    const leave = await gate.enter();
+    try {
+      const form = await parseMultipart(request.raw, limits.maxUploadBytes);
+      const input = uploadInputFromForm(form, limits);
+      return success(await images.upload(request.params.account_id, input));
+    } finally {
+      leave();
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * Streams a multipart/form-data upload with busboy. The file part is collected in memory up to the
- * upload limit; the moment it exceeds the limit parsing stops with 5413 and the rest of the body is
- * drained (bounded) so the client still reads the error instead of a reset connection.
+ * upload limit; the moment it exceeds the limit parsing stops with 5413. What is left of the body is
+ * not read here: after the answer, the transport guard (http/transport.ts) drains it within bounds.
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
@@ -18,20 +18,8 @@ export interface ParsedForm {
   file: UploadedFile | undefined;
 }
 
-/** Past this many bytes after a refusal we stop draining and drop the connection. */
-const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
-
 export function isMultipart(contentType: string | undefined): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(contentType ?? '');
-}
-
-function drain(request: IncomingMessage): void {
-  let drained = 0;
-  request.on('data', (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained > MAX_DRAIN_BYTES) request.destroy();
-  });
-  request.resume();
 }
 
 export function parseMultipart(request: IncomingMessage, maxFileBytes: number): Promise<ParsedForm> {
@@ -47,7 +35,8 @@ export function parseMultipart(request: IncomingMessage, maxFileBytes: number): 
         headers: request.headers,
         // Browsers and the SDK send file and field names as raw UTF-8, not latin1.
         defParamCharset: 'utf8',
-        limits: { fileSize: maxFileBytes, files: 5, fields: 200, fieldSize: 64 * 1024, parts: 250 },
+        // busboy stops a file when it reaches fileSize: one byte more lets a file of exactly the limit through.
+        limits: { fileSize: maxFileBytes + 1, files: 5, fields: 200, fieldSize: 64 * 1024, parts: 250 },
       });
     } catch {
       reject(badRequest('Malformed multipart/form-data body'));
@@ -60,11 +49,13 @@ export function parseMultipart(request: IncomingMessage, maxFileBytes: number): 
       request.unpipe(parser);
       parser.removeAllListeners();
       parser.on('error', () => undefined);
-      drain(request);
       reject(error);
     };
 
     parser.on('file', (name, stream, info) => {
+      // A body that ends inside a file part errors the part's stream as well as the parser: the parser's
+      // error is the one reported, and the part's must not go unheard (an unhandled 'error' kills the process).
+      stream.on('error', () => undefined);
       if (name !== 'file') {
         stream.resume();
         return;
@@ -80,9 +71,9 @@ export function parseMultipart(request: IncomingMessage, maxFileBytes: number): 
       file = current;
       stream.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        chunks.push(chunk);
+        if (size > maxFileBytes) fail(new PictorError(5413));
+        else chunks.push(chunk);
       });
-      stream.on('limit', () => fail(new PictorError(5413)));
       stream.on('end', () => {
         current.bytes = Buffer.concat(chunks, size);
       });
@@ -101,6 +92,10 @@ export function parseMultipart(request: IncomingMessage, maxFileBytes: number): 
       resolve({ fields, file });
     });
     request.on('aborted', () => fail(badRequest('The upload was aborted by the client')));
+    // A connection closed by the transport guard (too slow) may end the request without 'aborted'.
+    request.on('close', () => {
+      if (!request.complete) fail(badRequest('The connection closed before the upload was complete'));
+    });
     request.pipe(parser);
   });
 }

@@ -7,6 +7,7 @@ import type { UploadLimits } from '../config.js';
 import type { AccountService } from '../domain/accounts.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { ImageService } from '../domain/images.js';
+import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError, badRequest } from '../errors.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { errorHeaders, failure } from './envelope.js';
@@ -19,6 +20,7 @@ export interface ApiDependencies extends AccountRouteServices {
   images: ImageService;
   directUploads: DirectUploadService;
   limits: UploadLimits;
+  uploadGate: UploadGate;
 }
 
 /** Fastify's own errors (bad JSON, wrong media type, body too large) in Cloudflare's terms. */
@@ -83,7 +85,7 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
   await app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
-    registerUploadRoute(raw, deps.images, deps.limits);
+    registerUploadRoute(raw, deps.images, deps.limits, deps.uploadGate);
     registerDirectUploadRoutes(raw, deps.directUploads, deps.limits);
   });
   registerImageRoutes(app, deps.images);

@@ -12,12 +12,14 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { PictorError } from '../errors.js';
+import { renderCost, svgCost } from '../imaging/cost.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
 import { renderRaster } from '../imaging/render.js';
-import type { RenderPool } from '../imaging/render-pool.js';
-import { sanitizeSvg } from '../imaging/svg.js';
+import { PoolFullError, type RenderPool } from '../imaging/render-pool.js';
+import { SvgRefusal } from '../imaging/svg.js';
+import type { SvgWorkers } from '../imaging/svg-workers.js';
 import type { BlobStore, MetaStore, RenderCacheStore } from '../store/ports.js';
 import type { Account, ImageRecord, Variant } from './model.js';
 import { checkSignature } from './signed-urls.js';
@@ -55,7 +57,14 @@ export interface Delivery {
 
 export interface DeliveryOptions {
   memoryCacheBytes: number;
+  /** Largest output (pixels) a flexible variant may ask for; named variants are the owner's choice. */
+  maxFlexiblePixels: number;
+  /** A render still running after this is abandoned (503). */
+  renderTimeoutSeconds: number;
 }
+
+/** SVG limits at delivery: the document passed the configured ones at upload; lowering them later must not hide it. */
+const NO_SVG_LIMITS = { maxElements: Infinity, maxDepth: Infinity, maxPathCoordinates: Infinity };
 
 function safeDecode(text: string): string {
   try {
@@ -101,7 +110,8 @@ export class DeliveryService {
     private readonly blobs: BlobStore,
     private readonly renders: RenderCacheStore,
     private readonly pool: RenderPool,
-    options: DeliveryOptions,
+    private readonly svgWorkers: SvgWorkers,
+    private readonly options: DeliveryOptions,
   ) {
     this.memory = new LRUCache<string, Buffer>({
       maxSize: Math.max(1, options.memoryCacheBytes),
@@ -138,9 +148,10 @@ export class DeliveryService {
 
     const variant = await this.meta.findVariant(account.id, safeDecode(request.variant));
     let plan: RenderPlan;
+    const flexible = !variant && request.variant.includes('=');
     if (variant) {
       plan = planFromVariant(variant.options);
-    } else if (request.variant.includes('=')) {
+    } else if (flexible) {
       if (!account.flexibleVariants) throw new PictorError(9429, 'Flexible variants are not enabled for this account');
       if (image.requireSignedUrls) throw new PictorError(9429, 'Flexible variants cannot be used with images that require signed URLs');
       plan = parseFlexibleOptions(request.variant);
@@ -163,6 +174,7 @@ export class DeliveryService {
     }
 
     const geometry = computeGeometry(image.width ?? 1, image.height ?? 1, plan);
+    if (flexible) this.checkFlexibleSize(geometry);
     const choice = chooseFormat(
       plan,
       { contentType: image.contentType ?? '', frames: image.frames ?? 1 },
@@ -171,17 +183,22 @@ export class DeliveryService {
     );
     const cacheKey = createHash('sha256')
       .update(
-        canonicalJson({
-          r: RENDERER_VERSION,
-          a: account.id,
-          i: image.id,
-          b: image.blobKey,
-          iv: image.version,
-          vv: variant?.version ?? 0,
-          p: plan,
-          f: choice.format,
-          bl: choice.baseline,
-        }),
+        canonicalJson(
+          choice.format === 'svg'
+            ? // Every delivery of an SVG is the same sanitized document, whatever the options: sanitized once.
+              { r: RENDERER_VERSION, b: image.blobKey, f: 'svg' }
+            : {
+                r: RENDERER_VERSION,
+                a: account.id,
+                i: image.id,
+                b: image.blobKey,
+                iv: image.version,
+                vv: variant?.version ?? 0,
+                p: plan,
+                f: choice.format,
+                bl: choice.baseline,
+              },
+        ),
       )
       .digest('hex');
     const delivery: Delivery = {
@@ -196,6 +213,17 @@ export class DeliveryService {
       choice,
     };
     return { delivery, signed };
+  }
+
+  /** Flexible options come from anyone with a URL: their output size is capped (9413, as Cloudflare's "image too large"). */
+  private checkFlexibleSize(geometry: Geometry): void {
+    const largest = Math.max(geometry.width * geometry.height, geometry.resize ? geometry.resize.width * geometry.resize.height : 0);
+    if (largest > this.options.maxFlexiblePixels) {
+      throw new PictorError(
+        9413,
+        `The requested output (${geometry.width}x${geometry.height}) exceeds ${this.options.maxFlexiblePixels} pixels`,
+      );
+    }
   }
 
   private cacheControl(account: Account, variant: Variant | undefined, signed: boolean, exp: number | undefined, now: number): string {
@@ -225,10 +253,23 @@ export class DeliveryService {
       this.memory.set(delivery.cacheKey, stored);
       return stored;
     }
-    const bytes = await this.pool.run(() => this.render(delivery));
+    const bytes = await this.admitted(delivery);
     this.memory.set(delivery.cacheKey, bytes);
     await this.renders.put(delivery.cacheKey, bytes);
     return bytes;
+  }
+
+  /** Runs the render through the pool, weighed by what it decodes and produces. */
+  private async admitted(delivery: Delivery): Promise<Buffer> {
+    const { image, plan, geometry, choice } = delivery;
+    const source = { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
+    const cost = choice.format === 'svg' ? svgCost(image.size ?? 0) : renderCost(source, geometry, source.frames > 1 && plan.anim);
+    try {
+      return await this.pool.run(cost, () => this.render(delivery));
+    } catch (error) {
+      if (error instanceof PoolFullError) throw new PictorError(9523, undefined, { retryAfter: 1 });
+      throw error;
+    }
   }
 
   private async render(delivery: Delivery): Promise<Buffer> {
@@ -244,12 +285,20 @@ export class DeliveryService {
     const blob = await this.blobs.get(image.blobKey as string);
     if (!blob) throw new PictorError(9500, 'The original of this image is missing from storage');
     const original = await readAll(blob.stream);
-    if (choice.format === 'svg') return sanitizeSvg(original);
+    if (choice.format === 'svg') {
+      try {
+        return (await this.svgWorkers.inspect(original, NO_SVG_LIMITS)).sanitized;
+      } catch (error) {
+        if (error instanceof SvgRefusal) throw new PictorError(9520, error.message);
+        throw error;
+      }
+    }
     const rendered = await renderRaster(
       { bytes: original, contentType: image.contentType ?? '', frames: image.frames ?? 1 },
       plan,
       geometry,
       choice,
+      this.options.renderTimeoutSeconds,
     );
     return rendered.bytes;
   }

@@ -6,12 +6,18 @@
  * The URL carries 256 bits of secret (only its hash is stored). It works once: the grant is claimed in
  * the same transaction that turns the draft into an image, so of two simultaneous uploads exactly one
  * wins. A refused file (too large, not an image…) does not use the URL. Expired drafts are swept.
+ *
+ * The URL is handed to untrusted browsers, so it must not be a lever for work: before the body is read,
+ * the grant is looked up (unknown, used or expired URLs are answered at once) and leased in the
+ * database, so one URL reads and validates at most one body at a time on all nodes; concurrent
+ * attempts get 409 at once. The lease is given back if the file is refused, and lapses by itself if
+ * the node dies.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { PictorError, badRequest } from '../errors.js';
 import type { MetaStore } from '../store/ports.js';
 import { type ImageService, type ImageView, cleanFilename } from './images.js';
-import type { ImageRecord, Metadata } from './model.js';
+import type { DirectUploadGrant, ImageRecord, Metadata } from './model.js';
 import type { PublicUrls } from './public-urls.js';
 
 const MINUTE = 60_000;
@@ -22,6 +28,12 @@ export const EXPIRY_MAX = 6 * 60 * MINUTE;
 const EXPIRY_SLACK = 30_000;
 /** Expired grants are remembered this long so late uploads get 410 instead of 404. */
 const GRANT_MEMORY = 24 * 60 * MINUTE;
+
+/** An upload to a URL in progress: the grant, leased until `leasedUntil`. */
+export interface UploadAttempt {
+  grant: DirectUploadGrant;
+  leasedUntil: number;
+}
 
 export interface DirectUploadInput {
   id?: string;
@@ -45,7 +57,7 @@ export class DirectUploadService {
     private readonly meta: MetaStore,
     private readonly images: ImageService,
     private readonly urls: PublicUrls,
-    private readonly options: { imageQuota: number; now: () => number },
+    private readonly options: { imageQuota: number; now: () => number; leaseMs: number },
   ) {}
 
   private expiryOf(text: string | undefined, now: number): number {
@@ -92,8 +104,11 @@ export class DirectUploadService {
     return { id, uploadURL: this.urls.upload(account.hash, token) };
   }
 
-  /** The unauthenticated upload to a direct-upload URL. */
-  async complete(accountHash: string, token: string, file: { bytes: Buffer; filename: string }): Promise<ImageView> {
+  /**
+   * First step of the unauthenticated upload, before its body is read: checks the URL and leases it.
+   * Every outcome but success is cheap and immediate (404, 409, 410).
+   */
+  async begin(accountHash: string, token: string): Promise<UploadAttempt> {
     const grant = await this.meta.findDirectUpload(hashToken(token));
     const account = grant && (await this.meta.findAccount(grant.accountId));
     if (!grant || !account || account.hash !== accountHash) throw uploadUrlNotFound();
@@ -103,6 +118,21 @@ export class DirectUploadService {
       await this.sweep();
       throw new PictorError(5404, 'This upload URL has expired', { status: 410 });
     }
+    const leasedUntil = now + this.options.leaseMs;
+    if (!(await this.meta.leaseDirectUpload(grant.tokenHash, now, leasedUntil))) {
+      throw new PictorError(5409, 'An upload to this URL is already in progress or done');
+    }
+    return { grant, leasedUntil };
+  }
+
+  /** Gives the URL back after a refused or abandoned upload, so it can be used again. */
+  async abandon(attempt: UploadAttempt): Promise<void> {
+    await this.meta.releaseDirectUpload(attempt.grant.tokenHash, attempt.leasedUntil);
+  }
+
+  /** Second step: validates and stores the file and turns the draft into an image. */
+  async complete(attempt: UploadAttempt, file: { bytes: Buffer; filename: string }): Promise<ImageView> {
+    const grant = attempt.grant;
     const original = await this.images.storeOriginal(
       grant.accountId,
       file.bytes,

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { UploadLimits } from '../config.js';
 import { PictorError, badRequest, imageNotFound } from '../errors.js';
-import { probeImage } from '../imaging/probe.js';
+import { type ProbeContext, probeImage } from '../imaging/probe.js';
 import type { BlobStore, MetaStore } from '../store/ports.js';
 import { generateImageId, isUuidShaped, validateCustomId } from './ids.js';
 import { checkMetadata } from './metadata.js';
@@ -57,6 +57,8 @@ export interface ImageListSlice {
 
 export interface ImageServiceOptions {
   limits: UploadLimits;
+  /** Upload validation: limits, the work pool and the SVG workers. */
+  probe: ProbeContext;
   imageQuota: number;
   now?: () => number;
 }
@@ -154,7 +156,7 @@ export class ImageService {
    */
   async storeOriginal(accountId: string, bytes: Buffer, filename: string): Promise<UploadedOriginal> {
     if (bytes.length > this.options.limits.maxUploadBytes) throw new PictorError(5413);
-    const probed = await probeImage(bytes, this.options.limits);
+    const probed = await probeImage(bytes, this.options.probe);
     const blobKey = `${accountId}/${randomBytes(16).toString('hex')}`;
     await this.blobs.put(blobKey, bytes);
     return {

@@ -2,11 +2,17 @@
  * Upload validation: the bytes decide, never the file name or declared type. The header is read first
  * (format allow-list, per-side, per-frame and animated-total limits) so a decompression bomb is refused
  * without decoding pixels; then the pixels are decoded once, at reduced size where the codec allows,
- * so truncated or corrupt data is refused too.
+ * so truncated or corrupt data is refused too. SVGs are never rasterized: they are parsed, held to
+ * complexity limits and sanitized on a worker thread. All of this work waits its turn in the same
+ * cost-weighted pool as renders.
  */
 import sharp, { type Metadata } from 'sharp';
 import type { UploadLimits } from '../config.js';
 import { PictorError } from '../errors.js';
+import { decodeCost, svgCost } from './cost.js';
+import { PoolFullError, type RenderPool } from './render-pool.js';
+import { type SvgLimits, SvgRefusal } from './svg.js';
+import type { SvgWorkers } from './svg-workers.js';
 
 export interface ProbedImage {
   contentType: string;
@@ -25,6 +31,9 @@ const CONTENT_TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
+/** Validation decodes to at most this size: enough to read every byte of the pixel data. */
+const CHECK_SIZE = 256;
+
 function unsupported(detail: string): PictorError {
   return new PictorError(5455, `Unsupported or unreadable image: ${detail}`);
 }
@@ -37,14 +46,57 @@ function contentTypeOf(metadata: Metadata): string | undefined {
   return CONTENT_TYPES[metadata.format ?? ''];
 }
 
-/** Cheap checks that keep us from handing arbitrary text to an image decoder. */
-function looksLikeSvg(bytes: Buffer): boolean {
-  const head = bytes.subarray(0, 4096).toString('utf8');
-  return /<svg[\s>]/i.test(head);
+/**
+ * Markup starts with `<` (after an optional byte-order mark and white space); every raster format we
+ * accept starts with binary magic bytes. So text is never handed to an image decoder (librsvg would
+ * parse a whole 10 MB document just to report its size).
+ */
+function markupKind(bytes: Buffer): 'svg' | 'other-markup' | undefined {
+  const head = bytes.subarray(0, 4096).toString('utf8').replace(/^\uFEFF/, '');
+  if (!head.trimStart().startsWith('<')) return undefined;
+  return /<svg[\s>]/i.test(head) ? 'svg' : 'other-markup';
 }
 
-export async function probeImage(bytes: Buffer, limits: UploadLimits): Promise<ProbedImage> {
+/** What upload validation needs besides the limits: the work pool and the SVG workers. */
+export interface ProbeContext {
+  limits: UploadLimits;
+  svgLimits: SvgLimits;
+  pool: RenderPool;
+  svgWorkers: SvgWorkers;
+  timeoutSeconds: number;
+}
+
+function overloaded(): PictorError {
+  return new PictorError(5503, 'Too many images are being processed; try again shortly', { retryAfter: 1 });
+}
+
+/** Runs image work through the pool; a full pool is the API's 5503. */
+async function admitted<T>(context: ProbeContext, cost: number, task: () => Promise<T>): Promise<T> {
+  try {
+    return await context.pool.run(cost, task);
+  } catch (error) {
+    if (error instanceof PoolFullError) throw overloaded();
+    throw error;
+  }
+}
+
+async function probeSvg(bytes: Buffer, context: ProbeContext): Promise<ProbedImage> {
+  try {
+    const svg = await admitted(context, svgCost(bytes.length), () => context.svgWorkers.inspect(bytes, context.svgLimits));
+    return { contentType: 'image/svg+xml', width: svg.width, height: svg.height, frames: 1 };
+  } catch (error) {
+    if (!(error instanceof SvgRefusal)) throw error;
+    if (error.kind === 'limit') throw new PictorError(5400, error.message);
+    throw unsupported(error.message);
+  }
+}
+
+export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<ProbedImage> {
+  const limits = context.limits;
   if (bytes.length === 0) throw unsupported('the file is empty');
+  const markup = markupKind(bytes);
+  if (markup === 'svg') return probeSvg(bytes, context);
+  if (markup === 'other-markup') throw unsupported('not an SVG document');
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false, animated: true }).metadata();
@@ -52,41 +104,47 @@ export async function probeImage(bytes: Buffer, limits: UploadLimits): Promise<P
     throw unsupported('the bytes are not a supported image');
   }
   const contentType = contentTypeOf(metadata);
-  if (!contentType) throw unsupported(`format ${metadata.format ?? 'unknown'} is not accepted`);
-  if (contentType === 'image/svg+xml' && !looksLikeSvg(bytes)) throw unsupported('not an SVG document');
+  // SVG is recognised above from its text; whatever else libvips reads as SVG (compressed svgz) is not.
+  if (!contentType || contentType === 'image/svg+xml') {
+    throw unsupported(`format ${metadata.format ?? 'unknown'} is not accepted`);
+  }
 
   const width = metadata.width;
   const frames = Math.max(1, metadata.pages ?? 1);
   const height = metadata.pageHeight ?? metadata.height;
   if (!width || !height) throw unsupported('the image has no dimensions');
 
-  // SVG is vector: it is stored and delivered as (sanitized) SVG, never rasterized at its nominal size.
-  if (contentType !== 'image/svg+xml') {
-    if (width > limits.maxSidePixels || height > limits.maxSidePixels) {
-      throw new PictorError(5400, `Image dimensions ${width}x${height} exceed ${limits.maxSidePixels} pixels per side`);
-    }
-    if (width * height > limits.maxFramePixels) {
-      throw new PictorError(5400, `Image area ${width}x${height} exceeds ${limits.maxFramePixels / 1e6} megapixels`);
-    }
-    if (frames > 1 && width * height * frames > limits.maxAnimatedPixels) {
-      throw new PictorError(5443);
-    }
+  if (width > limits.maxSidePixels || height > limits.maxSidePixels) {
+    throw new PictorError(5400, `Image dimensions ${width}x${height} exceed ${limits.maxSidePixels} pixels per side`);
+  }
+  if (width * height > limits.maxFramePixels) {
+    throw new PictorError(5400, `Image area ${width}x${height} exceeds ${limits.maxFramePixels / 1e6} megapixels`);
+  }
+  if (frames > 1 && width * height * frames > limits.maxAnimatedPixels) {
+    throw new PictorError(5443);
   }
 
-  try {
-    // failOn 'error' rejects truncated and corrupt pixel data. The thumbnail lets JPEG and WebP
-    // decode at reduced scale (shrink-on-load) while still reading every byte of the image.
-    await sharp(bytes, {
-      failOn: 'error',
-      animated: frames > 1,
-      limitInputPixels: limits.maxAnimatedPixels,
-    })
-      .resize(256, 256, { fit: 'inside' })
-      .raw()
-      .toBuffer();
-  } catch {
-    throw unsupported('the image data is truncated or corrupt');
-  }
+  const cost = decodeCost({ width, height, frames, contentType }, { width: CHECK_SIZE, height: CHECK_SIZE });
+  await admitted(context, cost, async () => {
+    try {
+      // failOn 'error' rejects truncated and corrupt pixel data. The thumbnail lets JPEG and WebP
+      // decode at reduced scale (shrink-on-load) while still reading every byte of the image.
+      await sharp(bytes, {
+        failOn: 'error',
+        animated: frames > 1,
+        limitInputPixels: limits.maxAnimatedPixels,
+      })
+        .timeout({ seconds: context.timeoutSeconds })
+        .resize(CHECK_SIZE, CHECK_SIZE, { fit: 'inside' })
+        .raw()
+        .toBuffer();
+    } catch (error) {
+      if (/timeout/i.test((error as Error).message)) {
+        throw new PictorError(5503, `Checking the image took longer than ${context.timeoutSeconds} s`, { retryAfter: 1 });
+      }
+      throw unsupported('the image data is truncated or corrupt');
+    }
+  });
   // EXIF orientations 5-8 store the picture rotated by 90 degrees: report what a viewer sees.
   const swapped = (metadata.orientation ?? 1) >= 5;
   return { contentType, width: swapped ? height : width, height: swapped ? width : height, frames };

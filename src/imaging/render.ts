@@ -25,7 +25,6 @@ export interface Rendered {
 const DEFAULT_QUALITY = 85;
 /** AVIF encoding speed: effort 2 of 9 keeps a 1200 px encode well under a second on one core. */
 const AVIF_EFFORT = 2;
-const RENDER_TIMEOUT_SECONDS = 60;
 /** Progressive JPEG, except for tiny or huge outputs (as Cloudflare does). */
 const PROGRESSIVE_MIN = 50;
 const PROGRESSIVE_MAX = 3000;
@@ -135,10 +134,11 @@ export async function renderRaster(
   plan: RenderPlan,
   geometry: Geometry,
   choice: FormatChoice,
+  timeoutSeconds: number,
 ): Promise<Rendered> {
   const animated = source.frames > 1 && plan.anim && (choice.format === 'gif' || choice.format === 'webp');
   let image = sharp(source.bytes, { animated, autoOrient: true, failOn: 'none', limitInputPixels: 100_000_000 }).timeout({
-    seconds: RENDER_TIMEOUT_SECONDS,
+    seconds: timeoutSeconds,
   });
   const animation: { delay?: number[]; loop?: number } = {};
   if (animated) {
@@ -162,6 +162,10 @@ export async function renderRaster(
     const bytes = await encode(image, choice, plan, geometry, animation);
     return { bytes, contentType: CONTENT_TYPES[choice.format] };
   } catch (error) {
-    throw new PictorError(9520, `The image could not be rendered: ${(error as Error).message}`);
+    // libvips stops a pipeline at its deadline: that is a busy server, not a bad image.
+    if (/timeout/i.test((error as Error).message)) {
+      throw new PictorError(9523, `Rendering took longer than ${timeoutSeconds} s`, { retryAfter: 1 });
+    }
+    throw new PictorError(9520, 'The image could not be rendered', { cause: error });
   }
 }

@@ -6,7 +6,36 @@
  * Hyperlinks (`<a>`) are unwrapped: their drawing stays, the link goes.
  */
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
-import { PictorError } from '../errors.js';
+
+/**
+ * Bounds on the work one SVG may ask of us and of every browser that draws it. They are checked while
+ * parsing, so a document over a limit is refused before it is fully read.
+ */
+export interface SvgLimits {
+  maxElements: number;
+  maxDepth: number;
+  /** Numbers in all `d`, `points` and similar geometry attributes together. */
+  maxPathCoordinates: number;
+}
+
+/** Why an SVG was refused: over a limit (the upload is too complex) or not a servable SVG at all. */
+export class SvgRefusal extends Error {
+  constructor(
+    readonly kind: 'limit' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SvgRefusal';
+  }
+}
+
+export interface InspectedSvg {
+  /** The sanitized document: what delivery serves. */
+  sanitized: Buffer;
+  /** Intrinsic size in CSS pixels, from the root's width/height or viewBox (300x150 when neither says). */
+  width: number;
+  height: number;
+}
 
 const ELEMENTS = new Set([
   'svg', 'g', 'defs', 'desc', 'title', 'symbol', 'use', 'switch', 'view',
@@ -72,8 +101,57 @@ function keepAttribute(element: string, name: string, value: string): boolean {
   return true;
 }
 
+/** Attributes whose value is a list of coordinates (what makes a path expensive to draw). */
+const GEOMETRY_ATTRIBUTES = new Set(['d', 'points', 'path', 'values', 'keyPoints', 'rotate']);
+const NUMBER = /[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/g;
+
+function countNumbers(value: string): number {
+  let count = 0;
+  NUMBER.lastIndex = 0;
+  while (NUMBER.exec(value) !== null) count += 1;
+  return count;
+}
+
+/** CSS pixels per unit, as browsers resolve absolute lengths. */
+const UNITS: Record<string, number> = { '': 1, px: 1, pt: 4 / 3, pc: 16, mm: 96 / 25.4, cm: 96 / 2.54, in: 96, em: 16, ex: 8 };
+
+function absoluteLength(text: string | undefined): number | undefined {
+  const match = /^\s*(\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*([a-z]*)\s*$/i.exec(text ?? '');
+  const factor = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
+  if (!match || factor === undefined) return undefined;
+  const value = Number.parseFloat(match[0]) * factor;
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+function intrinsicSize(attributes: Record<string, string>): { width: number; height: number } {
+  const viewBox = (attributes.viewBox ?? '').trim().split(/[\s,]+/).map(Number);
+  const boxWidth = viewBox.length === 4 && (viewBox[2] ?? 0) > 0 ? (viewBox[2] as number) : undefined;
+  const boxHeight = viewBox.length === 4 && (viewBox[3] ?? 0) > 0 ? (viewBox[3] as number) : undefined;
+  let width = absoluteLength(attributes.width);
+  let height = absoluteLength(attributes.height);
+  if (boxWidth !== undefined && boxHeight !== undefined) {
+    if (width === undefined && height === undefined) [width, height] = [boxWidth, boxHeight];
+    else if (width === undefined && height !== undefined) width = (height * boxWidth) / boxHeight;
+    else if (height === undefined && width !== undefined) height = (width * boxHeight) / boxWidth;
+  }
+  const side = (value: number | undefined, fallback: number): number => Math.max(1, Math.min(1e6, Math.round(value ?? fallback)));
+  return { width: side(width, 300), height: side(height, 150) };
+}
+
+/** Sanitizes a document already accepted at upload (delivery). */
 export function sanitizeSvg(bytes: Buffer): Buffer {
+  return inspectSvg(bytes, { maxElements: Infinity, maxDepth: Infinity, maxPathCoordinates: Infinity }).sanitized;
+}
+
+/**
+ * Parses, checks the limits and sanitizes in one pass. Throws `SvgRefusal`. Pure JavaScript: callers
+ * run it on a worker thread (see svg-workers.ts) so a 10 MB document never blocks the event loop.
+ */
+export function inspectSvg(bytes: Buffer, limits: SvgLimits): InspectedSvg {
   const parser = new SaxesParser({ xmlns: false });
+  let elements = 0;
+  let coordinates = 0;
+  let size = { width: 300, height: 150 };
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>\n'];
   /** Each open element: written out, dropped with its subtree, or unwrapped (children kept). */
   const stack: Array<{ name: string; fate: 'written' | 'dropped' | 'unwrapped' }> = [];
@@ -82,19 +160,33 @@ export function sanitizeSvg(bytes: Buffer): Buffer {
   let styleText: string[] | undefined;
   let rootSeen = false;
 
-  parser.on('doctype', () => {
-    throw new PictorError(9520, 'SVG documents with a DOCTYPE are not served');
-  });
+  // A DOCTYPE is dropped, never interpreted: saxes does not expand entities declared in it (no XXE, no
+  // billion laughs); a document that uses such an entity fails to parse and is refused.
   parser.on('opentag', (tag: SaxesTagPlain) => {
     const name = tag.name;
+    elements += 1;
+    if (elements > limits.maxElements) {
+      throw new SvgRefusal('limit', `The SVG has more than ${limits.maxElements} elements`);
+    }
+    if (stack.length >= limits.maxDepth) {
+      throw new SvgRefusal('limit', `The SVG nests elements deeper than ${limits.maxDepth} levels`);
+    }
+    for (const [attr, value] of Object.entries(tag.attributes as Record<string, string>)) {
+      if (!GEOMETRY_ATTRIBUTES.has(attr)) continue;
+      coordinates += countNumbers(value);
+      if (coordinates > limits.maxPathCoordinates) {
+        throw new SvgRefusal('limit', `The SVG has more than ${limits.maxPathCoordinates} path coordinates`);
+      }
+    }
     if (droppedDepth > 0 || (!ELEMENTS.has(name) && !UNWRAPPED.has(name))) {
       droppedDepth += 1;
       stack.push({ name, fate: 'dropped' });
       return;
     }
     if (!rootSeen) {
-      if (name !== 'svg') throw new PictorError(9520, 'The document is not an SVG image');
+      if (name !== 'svg') throw new SvgRefusal('invalid', 'The document is not an SVG image');
       rootSeen = true;
+      size = intrinsicSize(tag.attributes as Record<string, string>);
     }
     if (UNWRAPPED.has(name)) {
       stack.push({ name, fate: 'unwrapped' });
@@ -136,9 +228,9 @@ export function sanitizeSvg(bytes: Buffer): Buffer {
   try {
     parser.write(bytes.toString('utf8')).close();
   } catch (error) {
-    if (error instanceof PictorError) throw error;
-    throw new PictorError(9520, 'The SVG document could not be parsed');
+    if (error instanceof SvgRefusal) throw error;
+    throw new SvgRefusal('invalid', 'The SVG document could not be parsed');
   }
-  if (!rootSeen) throw new PictorError(9520, 'The document is not an SVG image');
-  return Buffer.from(out.join(''), 'utf8');
+  if (!rootSeen) throw new SvgRefusal('invalid', 'The document is not an SVG image');
+  return { sanitized: Buffer.from(out.join(''), 'utf8'), ...size };
 }

@@ -56,6 +56,13 @@ export interface MetaStore {
   /** Inserts a draft image and its upload grant together (quota and duplicate rules as insertImage). */
   insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void>;
   findDirectUpload(tokenHash: string): Promise<DirectUploadGrant | undefined>;
+  /**
+   * Takes the grant's upload lease until `until` if it is unused and nobody holds an unexpired lease
+   * (`now`); true when taken. One upload to a URL at a time, on any number of nodes.
+   */
+  leaseDirectUpload(tokenHash: string, now: number, until: number): Promise<boolean>;
+  /** Gives back a lease taken with `until` (a refused file does not use the URL). */
+  releaseDirectUpload(tokenHash: string, until: number): Promise<void>;
   /** Uses the grant once and turns the draft into a live image, atomically. */
   completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion>;
   /** Deletes drafts whose unused grant expired by `now`; forgets grants that expired before `forgetBefore`. */

@@ -7,11 +7,13 @@ import { errorHeaders, failure, success } from '../api/envelope.js';
 import { parseMultipart } from '../api/multipart.js';
 import type { UploadLimits } from '../config.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
+import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError, badRequest } from '../errors.js';
 
 export interface UploadHostDependencies {
   directUploads: DirectUploadService;
   limits: UploadLimits;
+  uploadGate: UploadGate;
 }
 
 const CORS = {
@@ -47,10 +49,28 @@ export async function uploadHostPlugin(app: FastifyInstance, deps: UploadHostDep
       .send();
   });
 
+  // Everything cheap comes before the body is read: the upload bound, then the URL's lease (unknown,
+  // used, expired or busy URLs are answered at once). Only then is the body read and checked.
   app.post<{ Params: Params }>('/upload/:account_hash/:token', async (request, reply) => {
-    const form = await parseMultipart(request.raw, deps.limits.maxUploadBytes);
-    if (!form.file) throw badRequest('The upload must include a file part named "file"');
-    const image = await deps.directUploads.complete(request.params.account_hash, request.params.token, form.file);
-    return reply.headers(CORS).send(success(image));
+    const leave = await deps.uploadGate.enter();
+    try {
+      const attempt = await deps.directUploads.begin(request.params.account_hash, request.params.token);
+      let completed = false;
+      try {
+        const form = await parseMultipart(request.raw, deps.limits.maxUploadBytes);
+        if (!form.file) throw badRequest('The upload must include a file part named "file"');
+        const image = await deps.directUploads.complete(attempt, form.file);
+        completed = true;
+        return reply.headers(CORS).send(success(image));
+      } finally {
+        if (!completed) {
+          await deps.directUploads.abandon(attempt).catch((error: unknown) => {
+            request.log.error({ err: error }, 'could not release a direct-upload lease');
+          });
+        }
+      }
+    } finally {
+      leave();
+    }
   });
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
 
-export const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/images');
+export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');
 
 export function fixture(name: string): Buffer {
   return fs.readFileSync(path.join(FIXTURES, name));

@@ -222,6 +222,7 @@ export class KyselyMetaStore implements MetaStore {
             expires_at: grant.expiresAt,
             used_at: null,
             created_at: image.uploadedAt,
+            leased_until: null,
           })
           .execute();
       });
@@ -342,6 +343,27 @@ export class KyselyMetaStore implements MetaStore {
         usedAt: row.used_at === null ? null : Number(row.used_at),
       }
     );
+  }
+
+  // Leases do not change what anyone can see, so they are not counted as writes (generation()).
+  async leaseDirectUpload(tokenHash: string, now: number, until: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('direct_uploads')
+      .set({ leased_until: until })
+      .where('token_hash', '=', tokenHash)
+      .where('used_at', 'is', null)
+      .where((eb) => eb.or([eb('leased_until', 'is', null), eb('leased_until', '<=', now)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async releaseDirectUpload(tokenHash: string, until: number): Promise<void> {
+    await this.db
+      .updateTable('direct_uploads')
+      .set({ leased_until: null })
+      .where('token_hash', '=', tokenHash)
+      .where('leased_until', '=', until)
+      .execute();
   }
 
   async completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion> {

@@ -95,6 +95,11 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('direct_uploads_expiry_idx').on('direct_uploads').columns(['expires_at']).execute();
     },
   },
+  '0002_direct_upload_lease': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('direct_uploads').addColumn('leased_until', 'bigint').execute();
+    },
+  },
 };
 
 class StaticMigrationProvider implements MigrationProvider {

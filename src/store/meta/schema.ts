@@ -69,6 +69,8 @@ export interface DirectUploadsTable {
   expires_at: number;
   used_at: number | null;
   created_at: number;
+  /** An upload to this URL is in progress until then (see leaseDirectUpload). */
+  leased_until: number | null;
 }
 
 export interface Database {
