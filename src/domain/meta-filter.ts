@@ -15,7 +15,11 @@ const MAX_IN_VALUES = 10;
 const FIELD_PATTERN = /^[A-Za-z0-9_]{1,100}$/;
 const FILTER_KEY = /^meta\.(.+)\[([a-z:]+)\]$/;
 
-const OPERATORS: Record<string, MetaFilterOperator> = {
+/**
+ * A Map, not an object literal: `[a-z:]+` admits `constructor`, which an object literal would resolve
+ * to Object.prototype's member instead of "unsupported operator".
+ */
+const OPERATORS = new Map<string, MetaFilterOperator>(Object.entries({
   eq: 'eq',
   'eq:string': 'eq:string',
   'eq:number': 'eq:number',
@@ -31,7 +35,7 @@ const OPERATORS: Record<string, MetaFilterOperator> = {
   in: 'in',
   'in:string': 'in:string',
   'in:number': 'in:number',
-};
+} satisfies Record<string, MetaFilterOperator>));
 
 const NUMERIC_OPERATORS = new Set<MetaFilterOperator>(['eq:number', 'gt', 'gte', 'lt', 'lte', 'in:number']);
 
@@ -49,7 +53,7 @@ export function parseMetaFilters(query: Iterable<[string, string]>): MetaFilter[
     const match = FILTER_KEY.exec(key);
     if (!match) throw badRequest(`Invalid metadata filter "${key}": expected meta.<field>[<operator>]`);
     const [, pathText = '', opText = ''] = match;
-    const operator = OPERATORS[opText];
+    const operator = OPERATORS.get(opText);
     if (!operator) throw badRequest(`Unsupported metadata filter operator "${opText}"`);
     const path = pathText.split('.');
     if (path.length > MAX_DEPTH) throw badRequest(`Metadata filter "${key}" is nested deeper than ${MAX_DEPTH} levels`);
@@ -74,6 +78,8 @@ function valueAt(meta: Metadata, path: string[]): unknown {
   let current: unknown = meta;
   for (const segment of path) {
     if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
+    // Own keys only: `meta.constructor[eq]=…` must not read Object.prototype.constructor.
+    if (!Object.hasOwn(current, segment)) return undefined;
     current = (current as Record<string, unknown>)[segment];
   }
   return current;

@@ -10,9 +10,56 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/**
+ * Bytes of a JSON primitive as JSON.stringify writes it (a number too large for a double, which
+ * JSON.parse reads as Infinity, is written as `null`, as before); undefined for values JSON cannot hold.
+ */
+function primitiveJsonBytes(value: unknown): number | undefined {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'number') {
+    return Buffer.byteLength(JSON.stringify(value));
+  }
+  return undefined;
+}
+
+/**
+ * The UTF-8 size of `JSON.stringify(value)`, computed with an explicit stack instead of recursion, and
+ * abandoned (returning `limit + 1`) as soon as it passes `limit`. JSON.parse builds values nested
+ * tens of thousands deep from a 64 KB field, and JSON.stringify on those overflows the call stack;
+ * here every container costs at least two bytes, so nesting deeper than limit / 2 stops the walk
+ * after at most `limit` steps, whatever the shape.
+ */
+export function jsonByteLength(value: unknown, limit: number): number {
+  let total = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (Array.isArray(current)) {
+      // Brackets and the commas between elements.
+      total += 2 + Math.max(0, current.length - 1);
+      if (total > limit) return limit + 1;
+      for (const element of current) pending.push(element);
+    } else if (current !== null && typeof current === 'object') {
+      const entries = Object.entries(current);
+      total += 2 + Math.max(0, entries.length - 1);
+      for (const [key, child] of entries) {
+        // The quoted key and its colon.
+        total += Buffer.byteLength(JSON.stringify(key)) + 1;
+        if (total > limit) return limit + 1;
+        pending.push(child);
+      }
+    } else {
+      const bytes = primitiveJsonBytes(current);
+      if (bytes === undefined) throw badRequest('Metadata must hold only JSON values');
+      total += bytes;
+    }
+    if (total > limit) return limit + 1;
+  }
+  return total;
+}
+
 export function checkMetadata(value: unknown, maxBytes: number): Metadata {
   if (!isPlainObject(value)) throw badRequest('Metadata must be a JSON object');
-  if (Buffer.byteLength(JSON.stringify(value)) > maxBytes) {
+  if (jsonByteLength(value, maxBytes) > maxBytes) {
     throw badRequest(`Metadata must not exceed ${maxBytes} bytes`);
   }
   return value;

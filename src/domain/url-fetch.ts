@@ -17,14 +17,53 @@ export interface FetchedFile {
   filename: string;
 }
 
+/** The 32 bits of `parts` (16-bit groups) starting at group `index`, as an IPv4 address. */
+function ipv4At(parts: number[], index: number, mask = 0): ipaddr.IPv4 {
+  const high = (parts[index] ?? 0) ^ (mask >>> 16);
+  const low = (parts[index + 1] ?? 0) ^ (mask & 0xffff);
+  return new ipaddr.IPv4([high >>> 8, high & 0xff, low >>> 8, low & 0xff]);
+}
+
+/**
+ * The IPv4 addresses an IPv6 address carries, for the forms that reach an IPv4 host through it
+ * (a kernel, a translator or a tunnel relay connects to the IPv4 inside); undefined for any other
+ * IPv6 address. Each of these is only as public as the IPv4 it carries.
+ */
+export function embeddedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4[] | undefined {
+  const p = v6.parts;
+  const zeros = (from: number, to: number): boolean => p.slice(from, to).every((part) => part === 0);
+  // ::a.b.c.d (IPv4-compatible, ::/96; `::` and `::1` carry 0.0.0.0 and 0.0.0.1, never public),
+  // ::ffff:a.b.c.d (IPv4-mapped) and ::ffff:0:a.b.c.d (IPv4-translated, RFC 6145).
+  if (zeros(0, 5) && (p[5] === 0 || p[5] === 0xffff)) return [ipv4At(p, 6)];
+  if (zeros(0, 4) && p[4] === 0xffff && p[5] === 0) return [ipv4At(p, 6)];
+  // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
+  if (p[0] === 0x64 && p[1] === 0xff9b && zeros(2, 6)) return [ipv4At(p, 6)];
+  // NAT64 local-use 64:ff9b:1::/48 (RFC 8215): the operator picks the RFC 6052 prefix length (48, 56,
+  // 64 or 96), which the address does not say, so every place the IPv4 could sit must be public.
+  if (p[0] === 0x64 && p[1] === 0xff9b && p[2] === 1) return rfc6052Candidates(p);
+  // 6to4 2002::/16 (RFC 3056): the IPv4 is bits 16-47.
+  if (p[0] === 0x2002) return [ipv4At(p, 1)];
+  // Teredo 2001::/32 (RFC 4380): the server's IPv4 in bits 32-63, the client's in the last 32 bits
+  // with every bit inverted.
+  if (p[0] === 0x2001 && p[1] === 0) return [ipv4At(p, 2), ipv4At(p, 6, 0xffffffff)];
+  return undefined;
+}
+
+/** Where RFC 6052 puts the IPv4 for prefixes of 48, 56, 64 and 96 bits (bits 64-71 are skipped). */
+function rfc6052Candidates(p: number[]): ipaddr.IPv4[] {
+  const bytes = p.flatMap((part) => [part >>> 8, part & 0xff]);
+  const octets = (indexes: number[]): ipaddr.IPv4 => new ipaddr.IPv4(indexes.map((i) => bytes[i] ?? 0));
+  return [octets([6, 7, 9, 10]), octets([7, 9, 10, 11]), octets([9, 10, 11, 12]), octets([12, 13, 14, 15])];
+}
+
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6') {
-    const v6 = parsed as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address();
-  }
-  return parsed.range() === 'unicast';
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv4') return parsed.range() === 'unicast';
+  const v6 = parsed as ipaddr.IPv6;
+  const carried = embeddedIPv4(v6);
+  if (carried !== undefined) return carried.every((v4) => v4.range() === 'unicast');
+  return v6.range() === 'unicast';
 }
 
 const REFUSED = 'URL points to a private, loopback or link-local address';
@@ -44,6 +83,32 @@ function safeLookup(hostname: string, options: dns.LookupOptions, callback: Look
     const first = addresses[0] as dns.LookupAddress;
     return callback(null, first.address, first.family);
   });
+}
+
+/**
+ * The Authorization header for credentials in the URL. A malformed percent-encoding in them (`%zz`)
+ * is refused rather than sent as typed: the credential would reach the origin in a form the user did
+ * not mean, and guessing at a secret is worse than asking for a correct URL.
+ */
+function basicAuthorization(url: URL): string {
+  let user: string;
+  let pass: string;
+  try {
+    user = decodeURIComponent(url.username);
+    pass = decodeURIComponent(url.password);
+  } catch {
+    throw badRequest('The url field is malformed: its user name or password is not correctly percent-encoded');
+  }
+  return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+}
+
+/** A redirect's Location against the URL that answered; a Location that is no URL fails the fetch. */
+function resolveLocation(location: string, base: URL): string {
+  try {
+    return new URL(location, base).toString();
+  } catch {
+    throw badRequest('Fetching the image URL failed: the origin redirected to a malformed URL');
+  }
 }
 
 function filenameOf(url: URL): string {
@@ -77,11 +142,7 @@ export class UrlFetcher {
     for (let redirects = 0; ; redirects++) {
       this.checkLiteralHost(url);
       const headers: Record<string, string> = { 'user-agent': 'Pictor/1 (+image upload)', accept: 'image/*' };
-      if (url.username || url.password) {
-        const user = decodeURIComponent(url.username);
-        const pass = decodeURIComponent(url.password);
-        headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-      }
+      if (url.username || url.password) headers.authorization = basicAuthorization(url);
       const target = new URL(url);
       target.username = '';
       target.password = '';
@@ -98,7 +159,7 @@ export class UrlFetcher {
           throw badRequest(`Too many redirects fetching the image URL (limit ${this.settings.maxRedirects})`);
         }
         const location = Array.isArray(response.headers.location) ? response.headers.location[0] : response.headers.location;
-        url = this.parse(new URL(location ?? '', target).toString());
+        url = this.parse(resolveLocation(location ?? '', target));
         continue;
       }
       if (statusCode !== 200) {

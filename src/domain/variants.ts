@@ -40,6 +40,11 @@ export function checkBrowserTtl(value: unknown, field: string): number {
   return value;
 }
 
+/**
+ * Sizes and TTLs are JSON numbers (as the API documents and the SDK sends). JSON cannot tell `1e3`
+ * from `1000` once parsed, so any spelling of an in-range whole number is the same value; strings,
+ * even digit-only ones, are refused rather than coerced, so a typo never turns into a preset.
+ */
 function side(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_VARIANT_SIDE) {

@@ -46,7 +46,13 @@ export interface RenderPlan {
 
 export const MAX_OUTPUT_SIDE = 12_000;
 const MAX_DPR = 3;
-const NAMED_QUALITY: Record<string, number> = { high: 90, 'medium-high': 75, 'medium-low': 50, low: 35 };
+/** A Map, not an object literal: `q=constructor` must not find Object.prototype's members. */
+const NAMED_QUALITY = new Map<string, number>([
+  ['high', 90],
+  ['medium-high', 75],
+  ['medium-low', 50],
+  ['low', 35],
+]);
 const FITS: readonly Fit[] = ['scale-down', 'contain', 'cover', 'crop', 'pad', 'squeeze'];
 const FORMATS: readonly RequestedFormat[] = ['auto', 'avif', 'webp', 'jpeg', 'baseline-jpeg', 'png', 'json'];
 const SIDES: readonly Side[] = ['left', 'right', 'top', 'bottom', 'center'];
@@ -67,9 +73,17 @@ function invalid(message: string): PictorError {
   return new PictorError(9401, message);
 }
 
+/**
+ * Number() also reads `1e3`, `0x10`, ` 5`, `+5` and `5.0`; Cloudflare documents plain integers and
+ * decimals, and every spelling of one rendition would be a separate cache entry, so only these pass.
+ */
+const INTEGER_TEXT = /^\d+$/;
+const DECIMAL_TEXT = /^\d+(\.\d+)?$|^\.\d+$/;
+
 function number(name: string, text: string, min: number, max: number, integer = false): number {
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+  const spelled = (integer ? INTEGER_TEXT : DECIMAL_TEXT).test(text);
+  if (!spelled || !Number.isFinite(value) || value < min || value > max) {
     throw invalid(`${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
   }
   return value;
@@ -95,7 +109,7 @@ function parseGravity(text: string): Gravity {
   if (text === 'auto' || text === 'face') return { kind: 'auto' };
   const side = SIDES.find((s) => s === text);
   if (side) return { kind: 'side', side };
-  const point = /^(\d*\.?\d+)x(\d*\.?\d+)$/.exec(text);
+  const point = /^([^x]+)x([^x]+)$/.exec(text);
   if (point) {
     const x = number('gravity x', point[1] ?? '', 0, 1);
     const y = number('gravity y', point[2] ?? '', 0, 1);
@@ -161,7 +175,7 @@ export function parseFlexibleOptions(segment: string): RenderPlan {
         break;
       case 'quality':
       case 'q':
-        plan.quality = NAMED_QUALITY[value] ?? number('quality', value, 1, 100, true);
+        plan.quality = NAMED_QUALITY.get(value) ?? number('quality', value, 1, 100, true);
         break;
       case 'format':
       case 'f':
