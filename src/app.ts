@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import type { TransportSettings } from './config.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
+import { sendFrameworkError } from './http/error-replies.js';
 import { installTransportGuards, transportServerOptions } from './http/transport.js';
 import { uploadHostPlugin } from './upload-host/routes.js';
 
@@ -38,6 +39,10 @@ export async function buildApp(
     routerOptions: { maxParamLength: 8192 },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // A path that is not valid percent-encoding is refused before routing: still in each surface's format.
+    frameworkErrors: (_error, request, reply) => {
+      sendFrameworkError(reply, request.raw.url ?? '/');
+    },
     ...transportServerOptions(options.transport),
   });
   installTransportGuards(app, options.transport);

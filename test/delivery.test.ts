@@ -855,3 +855,55 @@ describe('delivery errors', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// trim, flip and rotate together: Cloudflare's order, step by step
+// ---------------------------------------------------------------------------------------------------------
+
+describe('trim with flip and rotate', () => {
+  const h = useServer();
+  let base: string;
+  beforeAll(async () => {
+    await patchConfig(h.t, { flexible_variants: true });
+    base = (await uploadFixture(h.t, '320x240.jpg')).path;
+  });
+
+  /** The same options applied one materialised step at a time, in Cloudflare's order: trim, flip, rotate, resize. */
+  async function reference(options: { trim: number[]; flip?: string; rotate?: 90 | 180 | 270; size?: [number, number] }): Promise<Buffer> {
+    const [top = 0, right = 0, bottom = 0, left = 0] = options.trim;
+    let image = await sharp(fixture('320x240.jpg'))
+      .extract({ left, top, width: 320 - left - right, height: 240 - top - bottom })
+      .png()
+      .toBuffer();
+    if (options.flip?.includes('h')) image = await sharp(image).flop().png().toBuffer();
+    if (options.flip?.includes('v')) image = await sharp(image).flip().png().toBuffer();
+    if (options.rotate) image = await sharp(image).rotate(options.rotate).png().toBuffer();
+    if (options.size) image = await sharp(image).resize(options.size[0], options.size[1], { fit: 'fill' }).png().toBuffer();
+    return image;
+  }
+
+  const cases: Array<{ trim: number[]; flip?: string; rotate?: 90 | 180 | 270; size?: [number, number] }> = [
+    { trim: [0, 0, 100, 0], rotate: 90, size: [100, 229] },
+    { trim: [10, 30, 100, 5], rotate: 90, flip: 'h', size: [100, 90] },
+    { trim: [10, 30, 100, 5], rotate: 270, flip: 'v' },
+    { trim: [10, 30, 100, 5], rotate: 180, flip: 'hv', size: [60, 40] },
+    { trim: [10, 30, 100, 5], flip: 'h', size: [100, 90] },
+    { trim: [0, 0, 0, 0], rotate: 90, flip: 'h' },
+  ];
+
+  it.each(cases)('%j renders like the step-by-step reference (it used to fail or mirror the wrong way)', async (c) => {
+    const options = [
+      ...(c.size ? [`w=${c.size[0]}`, `h=${c.size[1]}`, 'fit=squeeze'] : []),
+      `trim=${c.trim.join(';')}`,
+      ...(c.flip ? [`flip=${c.flip}`] : []),
+      ...(c.rotate ? [`rotate=${c.rotate}`] : []),
+      'f=png',
+    ].join(',');
+    const { res, body, meta } = await deliverImage(h.t, `${base}/${options}`);
+    expect(res.status).toBe(200);
+    const expected = await reference(c);
+    const expectedMeta = await sharp(expected).metadata();
+    expect([meta.width, meta.height]).toEqual([expectedMeta.width, expectedMeta.height]);
+    expect(meanAbsDiff(await thumbprint(body), await thumbprint(expected))).toBeLessThan(0.03);
+  });
+});

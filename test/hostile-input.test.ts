@@ -124,6 +124,17 @@ describe('custom ids that collide with routes under /images/v1/', () => {
   it('direct-upload minting refuses a JSON id with a lone surrogate (it would be stored as U+FFFD)', async () => {
     await expectApiError(await mintJson(h.t, '{"id":"a\\ud800b"}'), 400, 5400);
   });
+
+  it('a creator with a lone surrogate is refused on minting and on PATCH (it would come back as U+FFFD)', async () => {
+    await expectApiError(await mintJson(h.t, '{"creator":"a\\ud800b"}'), 400, 5400);
+    const image = await expectOk<ImageResult>(await upload(h.t, { file: tinyFile() }));
+    const patched = await fetch(`${h.t.imagesUrl}/v1/${image.id}`, {
+      method: 'PATCH',
+      headers: { ...h.t.auth, 'content-type': 'application/json' },
+      body: '{"creator":"a\\ud800b"}',
+    });
+    await expectApiError(patched, 400, 5400);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -797,11 +808,9 @@ describe('fuzzing: no user text yields a 5xx', () => {
     );
   });
 
-  // Known issue outside this change's files: a path with a malformed percent-escape (`%zz`, `%`, or
-  // bytes that are not UTF-8) is refused by Fastify's router (FST_ERR_BAD_URL, 400) before the delivery
-  // handler runs, so the answer is Fastify's JSON without `Cf-Resized` or `ERROR 9xxx` (the same on
-  // the API, without Cloudflare's envelope). Not a 5xx; fixing it belongs in src/app.ts (frameworkErrors).
-  it.skip('flexible option strings with malformed percent-escapes (FST_ERR_BAD_URL bypasses the delivery error format)', async () => {
+  // A malformed percent-escape (`%zz`, `%`, bytes that are not UTF-8) is refused by Fastify's router before
+  // any route runs; app.ts answers it in the delivery format all the same (400 9401).
+  it('flexible option strings with malformed percent-escapes are 400 9401 in the delivery format', async () => {
     const options = fc.oneof(optionList(12_000), fc.constantFrom('w=%zz', '%', 'background=%E0%A4%A'));
     await fc.assert(
       fc.asyncProperty(options, async (text) => {
@@ -911,5 +920,28 @@ describe('fuzzing: no user text yields a 5xx', () => {
       }),
       { ...FUZZ_LIMITS, numRuns: 200 },
     );
+  });
+});
+
+describe('paths that are not valid percent-encoding, on every surface', () => {
+  const h = useServer();
+
+  it('API: 400 5400 in the envelope', async () => {
+    for (const path of ['/v1/%zz', '/v1/a%E0%A4%A', '/v2%x=1']) {
+      await expectApiError(await fetch(`${h.t.imagesUrl}${path}`, { headers: h.t.auth }), 400, 5400);
+    }
+  });
+
+  it('upload host: 400 5400 in the envelope, with CORS', async () => {
+    const res = await fetch(`${h.t.url}/upload/%zz/abc`, { method: 'POST' });
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    await expectApiError(res, 400, 5400);
+  });
+
+  it('delivery: 400 ERROR 9401 with Cf-Resized', async () => {
+    const res = await fetch(`${h.t.url}/someaccounthash/%zz/public`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('cf-resized')).toBe('err=9401');
+    expect(await res.text()).toMatch(/^ERROR 9401: /);
   });
 });

@@ -9,8 +9,8 @@ import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { ImageService } from '../domain/images.js';
 import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError, badRequest } from '../errors.js';
+import { sendEnvelopeError } from '../http/error-replies.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
-import { errorHeaders, failure } from './envelope.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
 import { registerDirectUploadRoutes } from './direct-upload-routes.js';
 import { registerImageRoutes, registerUploadRoute } from './image-routes.js';
@@ -33,9 +33,7 @@ function toPictorError(error: FastifyError | PictorError | Error): PictorError |
   return undefined;
 }
 
-function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
-  return reply.code(error.status).headers(errorHeaders(error)).type('application/json').send(failure(error));
-}
+const sendError = (reply: FastifyReply, error: PictorError): FastifyReply => sendEnvelopeError(reply, error);
 
 export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Promise<void> {
   // Lenient JSON: an empty body (some clients send one with DELETE) is no body; bad JSON is 5400.

@@ -6,18 +6,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeliveryService } from '../domain/delivery.js';
 import { PictorError } from '../errors.js';
+import { sendDeliveryError as sendError } from '../http/error-replies.js';
 
 const CUSTOM_DOMAIN_PREFIX = '/cdn-cgi/imagedelivery';
 
 export interface DeliveryDependencies {
   delivery: DeliveryService;
   now: () => number;
-}
-
-function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
-  reply.code(error.status).header('cf-resized', `err=${error.code}`).header('cache-control', 'no-store');
-  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
-  return reply.type('text/plain; charset=utf-8').send(`ERROR ${error.code}: ${error.message}`);
 }
 
 /** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`. */

@@ -25,7 +25,7 @@ import type { Account, ImageRecord, Variant } from './model.js';
 import { checkSignature } from './signed-urls.js';
 
 /** Bump when the pipeline's output changes, so old renders are not served for new requests. */
-const RENDERER_VERSION = 2;
+const RENDERER_VERSION = 3;
 /** Longest browser cache time of a signed image's response. */
 const SIGNED_MAX_AGE = 3600;
 

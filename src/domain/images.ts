@@ -64,9 +64,12 @@ export interface ImageServiceOptions {
 }
 
 function checkCreator(creator: string | null | undefined): void {
-  if (typeof creator === 'string' && Array.from(creator).length > MAX_CREATOR_CHARS) {
+  if (typeof creator !== 'string') return;
+  if (Array.from(creator).length > MAX_CREATOR_CHARS) {
     throw badRequest(`creator must be at most ${MAX_CREATOR_CHARS} characters`);
   }
+  // A lone surrogate (JSON "\ud800") would be stored as U+FFFD: the creator read back would not be the one sent.
+  if (/\p{Cs}/u.test(creator)) throw badRequest('creator must be well-formed Unicode (no lone surrogates)');
 }
 
 export function cleanFilename(name: string, fallback: string): string {

@@ -18,6 +18,12 @@ export interface Rect {
 export interface Geometry {
   /** Region kept from the oriented source (trim), before rotation. */
   trim?: Rect;
+  /**
+   * The same region in the coordinates of the source once flipped and rotated, when there is a rotation.
+   * With a rotation sharp flips and rotates before it extracts (an extract of the unrotated region fails
+   * with "bad extract area" once the pipeline also resizes), so the pipeline extracts this instead.
+   */
+  orientedTrim?: Rect;
   /** Exact size the (trimmed, rotated) image is scaled to; absent when the size does not change. */
   resize?: { width: number; height: number };
   /** Region kept after scaling: a rectangle, or "the most interesting" one of this size (gravity=auto). */
@@ -93,13 +99,34 @@ function cropTo(
   };
 }
 
+/** `rect` of a `width`x`height` image, after the image is turned clockwise by `angle`. */
+function rotateRect(rect: Rect, width: number, height: number, angle: 90 | 180 | 270): Rect {
+  switch (angle) {
+    case 90:
+      return { left: height - rect.top - rect.height, top: rect.left, width: rect.height, height: rect.width };
+    case 180:
+      return { left: width - rect.left - rect.width, top: height - rect.top - rect.height, width: rect.width, height: rect.height };
+    case 270:
+      return { left: rect.top, top: width - rect.left - rect.width, width: rect.height, height: rect.width };
+  }
+}
+
+/** Where `rect` of a `width`x`height` image lands once the image is flipped, then rotated (Cloudflare's order). */
+function orientRect(rect: Rect, width: number, height: number, plan: RenderPlan): Rect {
+  let flipped = rect;
+  if (plan.flip === 'h' || plan.flip === 'hv') flipped = { ...flipped, left: width - flipped.left - flipped.width };
+  if (plan.flip === 'v' || plan.flip === 'hv') flipped = { ...flipped, top: height - flipped.top - flipped.height };
+  return plan.rotate ? rotateRect(flipped, width, height, plan.rotate) : flipped;
+}
+
 export function computeGeometry(sourceWidth: number, sourceHeight: number, plan: RenderPlan): Geometry {
   const trim = trimRect(sourceWidth, sourceHeight, plan);
   let width = trim?.width ?? sourceWidth;
   let height = trim?.height ?? sourceHeight;
   if (plan.rotate === 90 || plan.rotate === 270) [width, height] = [height, width];
 
-  const geometry: Geometry = { ...(trim && { trim }), width, height };
+  const orientedTrim = trim && plan.rotate ? orientRect(trim, sourceWidth, sourceHeight, plan) : undefined;
+  const geometry: Geometry = { ...(trim && { trim }), ...(orientedTrim && { orientedTrim }), width, height };
   const boxW = plan.width;
   const boxH = plan.height;
   const enlarges = plan.fit !== 'scale-down' && plan.fit !== 'crop';

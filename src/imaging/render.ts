@@ -55,14 +55,14 @@ async function copyrightOf(bytes: Buffer): Promise<string | undefined> {
 }
 
 function applyGeometry(image: Sharp, geometry: Geometry, plan: RenderPlan): Sharp {
-  if (geometry.trim) image.extract(geometry.trim);
-  // Cloudflare flips before rotating; sharp rotates before flipping. For quarter turns the two orders
-  // agree once horizontal and vertical are swapped.
-  let flip = plan.flip;
-  if (flip && (plan.rotate === 90 || plan.rotate === 270) && flip !== 'hv') flip = flip === 'h' ? 'v' : 'h';
+  // Cloudflare trims, then flips, then rotates. sharp always flips before it rotates (the same order); with a
+  // rotation it also does both before any extract, so a trim is then extracted at the region's flipped and
+  // rotated place. Without a rotation sharp extracts first, as Cloudflare does.
+  if (geometry.trim && !geometry.orientedTrim) image.extract(geometry.trim);
+  if (plan.flip === 'h' || plan.flip === 'hv') image.flop();
+  if (plan.flip === 'v' || plan.flip === 'hv') image.flip();
   if (plan.rotate) image.rotate(plan.rotate);
-  if (flip === 'h' || flip === 'hv') image.flop();
-  if (flip === 'v' || flip === 'hv') image.flip();
+  if (geometry.orientedTrim) image.extract(geometry.orientedTrim);
 
   const crop = geometry.crop;
   if (crop && 'attention' in crop) {

@@ -3,12 +3,13 @@
  * anyone holding the URL (no credentials), from any origin (CORS). Answers use the API's JSON envelope.
  */
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { errorHeaders, failure, success } from '../api/envelope.js';
+import { success } from '../api/envelope.js';
 import { parseMultipart } from '../api/multipart.js';
 import type { UploadLimits } from '../config.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError, badRequest } from '../errors.js';
+import { UPLOAD_HOST_CORS, sendEnvelopeError } from '../http/error-replies.js';
 
 export interface UploadHostDependencies {
   directUploads: DirectUploadService;
@@ -16,13 +17,10 @@ export interface UploadHostDependencies {
   uploadGate: UploadGate;
 }
 
-const CORS = {
-  'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'content-type, content-length, retry-after',
-};
+const CORS = UPLOAD_HOST_CORS;
 
 function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
-  return reply.code(error.status).headers(CORS).headers(errorHeaders(error)).type('application/json').send(failure(error));
+  return sendEnvelopeError(reply, error, CORS);
 }
 
 export async function uploadHostPlugin(app: FastifyInstance, deps: UploadHostDependencies): Promise<void> {
