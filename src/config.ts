@@ -28,6 +28,15 @@ export interface Config {
   maxUploadsInProgress: number;
   /** How long an upload over that bound waits for a place before 503. */
   uploadQueueWaitMs: number;
+  /** PostgreSQL for metadata (`PICTOR_DATABASE_URL`); undefined = SQLite in the data dir. */
+  database: DatabaseSettings | undefined;
+}
+
+export interface DatabaseSettings {
+  url: string;
+  poolSize: number;
+  /** Run pending migrations at start (`PICTOR_MIGRATE=auto`, the default) or leave that to `pictor migrate`. */
+  migrate: boolean;
 }
 
 /** Connection-level limits (see http/transport.ts). */
@@ -171,6 +180,34 @@ function readBootstrap(env: Env): Config['bootstrap'] {
   return { accountId, token };
 }
 
+/** The URL without its password, for messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable)';
+  }
+}
+
+function readDatabase(env: Env): DatabaseSettings | undefined {
+  const raw = env.PICTOR_DATABASE_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('PICTOR_DATABASE_URL', 'must be a postgres:// URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('PICTOR_DATABASE_URL', `must be a postgres:// URL, got ${url.protocol}//…`);
+  }
+  const migrate = readString(env, 'PICTOR_MIGRATE', 'auto');
+  if (migrate !== 'auto' && migrate !== 'off') throw new ConfigError('PICTOR_MIGRATE', `must be auto or off, got "${migrate}"`);
+  return { url: raw, poolSize: readInteger(env, 'PICTOR_DATABASE_POOL', 10, 1, 1000), migrate: migrate === 'auto' };
+}
+
 function readTransport(env: Env): TransportSettings {
   const settings: TransportSettings = {
     headersTimeoutMs: readInteger(env, 'PICTOR_HEADERS_TIMEOUT_MS', 20_000, 1000, 3_600_000),
@@ -234,5 +271,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxUploadsInProgress: readInteger(env, 'PICTOR_MAX_UPLOADS_IN_PROGRESS', 32, 1, 100_000),
     uploadQueueWaitMs: readInteger(env, 'PICTOR_UPLOAD_QUEUE_WAIT_MS', 15_000, 1, 600_000),
+    database: readDatabase(env),
   };
 }

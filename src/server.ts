@@ -21,7 +21,7 @@ import { VariantService } from './domain/variants.js';
 import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
-import { openStores } from './store/open.js';
+import { isEmbedded, openStores } from './store/open.js';
 
 /** How often expired direct-upload drafts are removed. */
 const DRAFT_SWEEP_INTERVAL_MS = 60_000;
@@ -43,8 +43,9 @@ export interface ServerOptions {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const now = options.now ?? Date.now;
   const stores = await openStores(config);
-  // Embedded mode is one process per data dir, so nothing is uploading yet: safe to sweep.
-  const orphans = await sweepOrphanBlobs(stores.meta, stores.blobs);
+  // Embedded mode is one process per data dir, so nothing is uploading yet: safe to sweep. With a shared
+  // database another node may be storing an upload right now, so this sweep is not for it.
+  const orphans = isEmbedded(config) ? await sweepOrphanBlobs(stores.meta, stores.blobs) : 0;
   const accounts = new AccountService(stores.meta, now);
   let firstRun: RunningServer['firstRun'];
   if (config.bootstrap) {

@@ -71,7 +71,7 @@ let imageA: string;
 
 beforeAll(async () => {
   t = await startTestServer();
-  cliEnv = { PICTOR_DATA_DIR: t.dataDir, PICTOR_LOG_LEVEL: 'warn' };
+  cliEnv = { ...t.storeEnv, PICTOR_LOG_LEVEL: 'warn' };
   imageA = await uploadId(t, t.auth);
 });
 

@@ -812,7 +812,7 @@ describe('delivery errors', () => {
 
   it('another account: its hash does not reach this image, nor its key sign it → 9404 / 9425', async () => {
     const t = h.t;
-    const env = { PICTOR_DATA_DIR: t.dataDir, PICTOR_LOG_LEVEL: 'warn' };
+    const env = { ...t.storeEnv, PICTOR_LOG_LEVEL: 'warn' };
     const otherId = randomAccountId();
     await cliOk(['account', 'create', '--id', otherId], env);
     const otherToken = lastLine((await cliOk(['token', 'create', '--account', otherId], env)).stdout);

@@ -513,7 +513,7 @@ describe('the URL is the credential', () => {
   });
 
   it('the same secret under another account’s hash → 404 (and does not use the URL)', async () => {
-    const env = { PICTOR_DATA_DIR: t.dataDir, PICTOR_LOG_LEVEL: 'warn' };
+    const env = { ...t.storeEnv, PICTOR_LOG_LEVEL: 'warn' };
     const created = await cliOk(['account', 'create'], env);
     const otherId = /account id:\s+([0-9a-f]{32})/.exec(created.stdout)?.[1];
     expect(otherId, created.stdout).toBeDefined();
@@ -717,7 +717,7 @@ describe('expiry (injected clock)', () => {
     await c.stop();
     clock.advance(31 * MINUTE);
     c = await startClockServer(clock, {
-      PICTOR_DATA_DIR: c.dataDir,
+      ...c.storeEnv,
       PICTOR_BOOTSTRAP_ACCOUNT_ID: c.accountId,
       PICTOR_BOOTSTRAP_TOKEN: c.token,
     });

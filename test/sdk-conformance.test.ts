@@ -123,7 +123,7 @@ async function startFrozenClockServer(): Promise<TestServer> {
   const prepared = await startTestServer();
   await prepared.stop();
   const frozenAt = Date.now();
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PICTOR_LOG_LEVEL: 'warn', PICTOR_DATA_DIR: prepared.dataDir });
+  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PICTOR_LOG_LEVEL: 'warn', ...prepared.storeEnv });
   const server = await startServer(config, { now: () => frozenAt });
   return {
     ...prepared,
@@ -248,7 +248,7 @@ async function expectOriginal(h: Harness, id: string, name: string, contentType:
 async function cli(t: TestServer, ...args: string[]): Promise<string[]> {
   const { stdout } = await run(TSX, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, PICTOR_DATA_DIR: t.dataDir, PICTOR_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...t.storeEnv, PICTOR_LOG_LEVEL: 'warn' },
   });
   return stdout.trim().split('\n');
 }

@@ -397,7 +397,7 @@ describe('read-only token', () => {
   beforeAll(async () => {
     const t = h.t;
     const created = await cliOk(['token', 'create', '--account', t.accountId, '--permission', 'images:read'], {
-      PICTOR_DATA_DIR: t.dataDir,
+      ...t.storeEnv,
       PICTOR_LOG_LEVEL: 'warn',
     });
     readOnly = { authorization: `Bearer ${lastLine(created.stdout)}` };

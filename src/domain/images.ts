@@ -70,10 +70,12 @@ function checkCreator(creator: string | null | undefined): void {
   }
   // A lone surrogate (JSON "\ud800") would be stored as U+FFFD: the creator read back would not be the one sent.
   if (/\p{Cs}/u.test(creator)) throw badRequest('creator must be well-formed Unicode (no lone surrogates)');
+  if (creator.includes('\u0000')) throw badRequest('creator must not contain the character U+0000');
 }
 
 export function cleanFilename(name: string, fallback: string): string {
-  const base = name.split(/[\\/]/).pop()?.trim() ?? '';
+  // eslint-disable-next-line no-control-regex
+  const base = name.replace(/[\u0000-\u001f\u007f]/g, '').split(/[\\/]/).pop()?.trim() ?? '';
   const chosen = base === '' ? fallback : base;
   return Array.from(chosen).slice(0, MAX_FILENAME_CHARS).join('');
 }
@@ -86,7 +88,7 @@ function encodeToken(cursor: ListCursor, order: SortOrder): string {
 function decodeToken(token: string, order: SortOrder): ListCursor {
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { t?: unknown; i?: unknown; o?: unknown };
-    if (typeof parsed.t === 'number' && typeof parsed.i === 'string' && parsed.o === order) {
+    if (typeof parsed.t === 'number' && typeof parsed.i === 'string' && !parsed.i.includes('\u0000') && parsed.o === order) {
       return { uploadedAt: parsed.t, id: parsed.i };
     }
   } catch {

@@ -39,8 +39,19 @@ const OPERATORS = new Map<string, MetaFilterOperator>(Object.entries({
 
 const NUMERIC_OPERATORS = new Set<MetaFilterOperator>(['eq:number', 'gt', 'gte', 'lt', 'lte', 'in:number']);
 
+/**
+ * Text that counts as a number: plain decimal notation only (`-12`, `3.5`). JavaScript's Number() also
+ * reads hex, exponents and padded text, which SQL casts read differently; the narrow rule is the one every
+ * metadata store (SQLite through this file, PostgreSQL in SQL) applies identically.
+ */
+const STRICT_NUMBER = /^-?\d+(\.\d+)?$/;
+
+export function isStrictNumber(text: string): boolean {
+  return STRICT_NUMBER.test(text);
+}
+
 function parseNumber(text: string): number | undefined {
-  if (text.trim() === '') return undefined;
+  if (!isStrictNumber(text)) return undefined;
   const value = Number(text);
   return Number.isFinite(value) ? value : undefined;
 }

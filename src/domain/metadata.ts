@@ -62,6 +62,15 @@ export function checkMetadata(value: unknown, maxBytes: number): Metadata {
   if (jsonByteLength(value, maxBytes) > maxBytes) {
     throw badRequest(`Metadata must not exceed ${maxBytes} bytes`);
   }
+  // PostgreSQL's jsonb holds neither U+0000 nor lone surrogates; refusing them everywhere keeps both stores
+  // alike and metadata filters working. (Safe to walk now: within maxBytes the nesting is shallow.)
+  const unholdable = (text: string): boolean => text.includes('\u0000') || /\p{Cs}/u.test(text);
+  let refused = false;
+  JSON.stringify(value, (key: string, child: unknown) => {
+    if (unholdable(key) || (typeof child === 'string' && unholdable(child))) refused = true;
+    return child;
+  });
+  if (refused) throw badRequest('Metadata must not contain U+0000 or unpaired surrogates');
   return value;
 }
 

@@ -1,8 +1,12 @@
-/** Chooses and opens the storage adapters for a configuration (embedded SQLite + local disk today). */
+/**
+ * Chooses and opens the storage adapters for a configuration: SQLite in the data dir (embedded, the
+ * default) or PostgreSQL (`PICTOR_DATABASE_URL`) for metadata; originals and renders on local disk.
+ */
 import path from 'node:path';
-import type { Config } from '../config.js';
+import { type Config, ConfigError, redactedUrl } from '../config.js';
 import { FsBlobStore } from './blob/fs.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
+import { openPostgresMetaStore } from './meta/postgres.js';
 import { openSqliteMetaStore } from './meta/sqlite.js';
 import { FsRenderCache } from './cache/fs-render-cache.js';
 import type { BlobStore, MetaStore, RenderCacheStore } from './ports.js';
@@ -14,13 +18,27 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export async function openMetaStore(config: Pick<Config, 'dataDir'>): Promise<MetaStore> {
-  return openSqliteMetaStore(config.dataDir);
+type StoreConfig = Pick<Config, 'dataDir' | 'database'>;
+
+export async function openMetaStore(config: StoreConfig): Promise<MetaStore> {
+  if (!config.database) return openSqliteMetaStore(config.dataDir);
+  try {
+    return await openPostgresMetaStore(config.database);
+  } catch (error) {
+    const reason = (error as Error).message;
+    throw new ConfigError('PICTOR_DATABASE_URL', `(${redactedUrl(config.database.url)}) could not be used: ${reason}`);
+  }
 }
 
-/** Opens the stores a server uses, holding the data dir's lock until `close`. */
-export async function openStores(config: Pick<Config, 'dataDir' | 'rendering'>): Promise<Stores> {
-  const release = acquireDataDirLock(config.dataDir);
+/** True when this process is the only writer of its metadata (SQLite in the data dir). */
+export function isEmbedded(config: StoreConfig): boolean {
+  return config.database === undefined;
+}
+
+/** Opens the stores a server uses; in embedded mode it holds the data dir's lock until `close`. */
+export async function openStores(config: StoreConfig & Pick<Config, 'rendering'>): Promise<Stores> {
+  // Only the embedded database needs one server per data dir; on PostgreSQL any number of nodes share it.
+  const release = isEmbedded(config) ? acquireDataDirLock(config.dataDir) : () => undefined;
   try {
     const meta = await openMetaStore(config);
     const blobs = await FsBlobStore.open(path.join(config.dataDir, 'originals'));

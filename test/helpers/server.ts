@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
+import { META_ON_POSTGRES, createTestDatabase } from './postgres.js';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');
 
@@ -23,11 +24,25 @@ export interface TestServer {
   token: string;
   /** `<url>/client/v4/accounts/<accountId>/images` */
   imagesUrl: string;
+  /** Where this server keeps its data, as environment: for the CLI or a restart on the same stores. */
+  storeEnv: Record<string, string>;
   auth: { authorization: string };
   stop(): Promise<void>;
 }
 
 let counter = 0;
+
+/** One database per data dir in a PostgreSQL run; the throwaway cluster goes with its files afterwards. */
+const databases = new Map<string, string>();
+
+async function databaseFor(dataDir: string): Promise<string> {
+  let url = databases.get(dataDir);
+  if (url === undefined) {
+    url = (await createTestDatabase()).url;
+    databases.set(dataDir, url);
+  }
+  return url;
+}
 
 export function tempDir(prefix = 'pictor-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -45,12 +60,15 @@ export async function startTestServer(
   const dataDir = env.PICTOR_DATA_DIR ?? tempDir();
   const accountId = env.PICTOR_BOOTSTRAP_ACCOUNT_ID ?? randomAccountId();
   const token = env.PICTOR_BOOTSTRAP_TOKEN ?? `test-token-${accountId}`;
+  // In a PostgreSQL run every data dir gets a database of its own (a restart on the data dir finds it again).
+  const databaseUrl = env.PICTOR_DATABASE_URL ?? (META_ON_POSTGRES ? await databaseFor(dataDir) : undefined);
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
     PICTOR_LOG_LEVEL: 'warn',
     PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId,
     PICTOR_BOOTSTRAP_TOKEN: token,
+    ...(databaseUrl !== undefined && { PICTOR_DATABASE_URL: databaseUrl }),
     ...env,
     PICTOR_DATA_DIR: dataDir,
   });
@@ -63,6 +81,7 @@ export async function startTestServer(
     token,
     imagesUrl: `${server.url}/client/v4/accounts/${accountId}/images`,
     auth: { authorization: `Bearer ${token}` },
+    storeEnv: { PICTOR_DATA_DIR: dataDir, ...(databaseUrl !== undefined && { PICTOR_DATABASE_URL: databaseUrl }) },
     async stop() {
       await server.close();
     },

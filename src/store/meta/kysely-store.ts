@@ -2,7 +2,7 @@
  * The metadata store, written once with Kysely. Each dialect (sqlite.ts, later postgres.ts) supplies a
  * connected `Kysely<Database>` and a few quirks; every query below runs unchanged on each.
  */
-import type { Expression, Kysely, Selectable, SqlBool, Transaction } from 'kysely';
+import { type Expression, type Kysely, type Selectable, type SqlBool, type Transaction, sql } from 'kysely';
 import { PictorError, alreadyExists, badRequest } from '../../errors.js';
 import type {
   Account,
@@ -27,9 +27,22 @@ export interface DialectQuirks {
   isUniqueViolation(error: unknown): boolean;
   /** A boolean SQL expression: the `images.meta` column matches the filter. */
   metaMatches(filter: MetaFilter): Expression<SqlBool>;
+  /**
+   * Other processes (nodes, the CLI) write to the same database, so this process's own write count
+   * cannot tell when something changed: `generation()` then changes on every call.
+   */
+  sharedByProcesses?: boolean;
 }
 
 type ImageRow = Selectable<ImagesTable>;
+
+/**
+ * Nothing stored ever holds U+0000 (ids, names and hashes refuse control characters), and PostgreSQL
+ * cannot even compare text holding it (an error, not "no match"): such a key is absent without asking.
+ */
+function unstorable(...keys: string[]): boolean {
+  return keys.some((key) => key.includes('\u0000'));
+}
 
 function toImage(row: ImageRow): ImageRecord {
   return {
@@ -134,6 +147,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findAccountByHash(accountHash: string): Promise<Account | undefined> {
+    if (unstorable(accountHash)) return undefined;
     const row = await this.db.selectFrom('accounts').selectAll().where('hash', '=', accountHash).executeTakeFirst();
     return row && toAccount(row);
   }
@@ -272,6 +286,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
+    if (unstorable(accountId, imageId)) return undefined;
     const row = await this.db
       .selectFrom('images')
       .selectAll()
@@ -282,6 +297,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined> {
+    if (unstorable(accountId, imageId)) return undefined;
     return this.counted(async () => {
       return this.db.transaction().execute(async (trx) => {
         const result = await trx
@@ -308,6 +324,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async deleteImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
+    if (unstorable(accountId, imageId)) return undefined;
     return this.counted(async () => {
       return this.db.transaction().execute(async (trx) => {
         const row = await trx
@@ -472,6 +489,7 @@ export class KyselyMetaStore implements MetaStore {
     let query = db.selectFrom('images').where('account_id', '=', accountId).where('draft', '=', 0);
     if (filter.creator !== undefined) {
       const creator = filter.creator;
+      if (creator !== null && unstorable(creator)) return query.where(sql<SqlBool>`false`);
       query = creator === null ? query.where('creator', 'is', null) : query.where('creator', '=', creator);
     }
     for (const metaFilter of filter.meta ?? []) query = query.where(this.quirks.metaMatches(metaFilter));
@@ -524,6 +542,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findVariant(accountId: string, name: string): Promise<Variant | undefined> {
+    if (unstorable(accountId, name)) return undefined;
     const row = await this.db
       .selectFrom('variants')
       .selectAll()
@@ -567,6 +586,7 @@ export class KyselyMetaStore implements MetaStore {
     name: string,
     change: { options: VariantOptions; neverRequireSignedUrls: boolean },
   ): Promise<Variant | undefined> {
+    if (unstorable(accountId, name)) return undefined;
     return this.counted(async () => {
       const result = await this.db
         .updateTable('variants')
@@ -583,6 +603,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async deleteVariant(accountId: string, name: string): Promise<boolean> {
+    if (unstorable(accountId, name)) return false;
     return this.counted(async () => {
       const result = await this.db
         .deleteFrom('variants')
@@ -618,6 +639,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean> {
+    if (unstorable(accountId, name)) return false;
     return this.counted(async () => {
       return this.db.transaction().execute(async (trx) => {
         const deleted = await trx
@@ -664,6 +686,8 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   generation(): number {
+    // Until changes from other nodes are announced (LISTEN/NOTIFY), nothing read may be reused.
+    if (this.quirks.sharedByProcesses) this.writes += 1;
     return this.writes;
   }
 

@@ -1,16 +1,44 @@
 /**
- * Schema migrations, written once with Kysely's schema builder so every dialect runs the same steps.
- * Never edit a released migration: add a new one.
+ * Schema migrations, written once with Kysely's schema builder. The steps are the same on every dialect
+ * except where PostgreSQL needs more words (see `postgresImageIndexes` and `text`).
+ * Never edit a released migration: add a new one. Within a major version migrations only add.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type ColumnDataType, type Expression, type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 
-const migrations: Record<string, Migration> = {
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * A text column used in keys and ordering. On PostgreSQL it collates in binary ("C") order, so pages come
+ * back in the same order as on SQLite whatever the database's locale.
+ */
+function text(dialect: DialectName, length: number): ColumnDataType | Expression<unknown> {
+  return dialect === 'postgres' ? sql`varchar(${sql.raw(String(length))}) collate "C"` : (`varchar(${length})` as ColumnDataType);
+}
+
+/**
+ * PostgreSQL cannot put a 1,024-character id of 4-byte UTF-8 (4 KB) in a B-tree entry (limit 2,704
+ * bytes), so there image ids are unique through a digest (md5), looked up through hash indexes, and listed
+ * through (account_id, draft, uploaded_at) with the id as an in-memory tie-breaker.
+ */
+async function postgresImageIndexes(db: Kysely<unknown>): Promise<void> {
+  // md5(text) is immutable, so it can be indexed; a crafted collision could only refuse one's own second id.
+  await sql`create unique index images_id_unique on images (account_id, md5(id))`.execute(db);
+  await sql`create index images_id_hash on images using hash (id)`.execute(db);
+  await sql`create index images_list_idx on images (account_id, draft, uploaded_at)`.execute(db);
+  await sql`create index images_creator_hash on images using hash (creator)`.execute(db);
+  await sql`create index direct_uploads_image_hash on direct_uploads using hash (image_id)`.execute(db);
+  await sql`create index direct_uploads_expiry_idx on direct_uploads (expires_at)`.execute(db);
+}
+
+function migrationsFor(dialect: DialectName): Record<string, Migration> {
+  const postgres = dialect === 'postgres';
+  return {
   '0001_initial': {
     async up(db: Kysely<unknown>): Promise<void> {
       await db.schema
         .createTable('accounts')
-        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
-        .addColumn('hash', 'varchar(32)', (c) => c.notNull().unique())
+        .addColumn('id', text(dialect, 32), (c) => c.primaryKey())
+        .addColumn('hash', text(dialect, 32), (c) => c.notNull().unique())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('flexible_variants', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('browser_ttl', 'integer', (c) => c.notNull().defaultTo(172800))
@@ -19,8 +47,8 @@ const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('credentials')
-        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
+        .addColumn('id', text(dialect, 64), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
         .addColumn('kind', 'varchar(8)', (c) => c.notNull())
         .addColumn('email', 'varchar(320)')
         .addColumn('name', 'varchar(255)', (c) => c.notNull())
@@ -32,10 +60,10 @@ const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('images')
-        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
-        .addColumn('id', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('id', text(dialect, 1024), (c) => c.notNull())
         .addColumn('filename', 'varchar(255)', (c) => c.notNull())
-        .addColumn('creator', 'varchar(1024)')
+        .addColumn('creator', text(dialect, 1024))
         .addColumn('meta', 'text', (c) => c.notNull())
         .addColumn('require_signed', 'integer', (c) => c.notNull())
         .addColumn('uploaded_at', 'bigint', (c) => c.notNull())
@@ -48,24 +76,26 @@ const migrations: Record<string, Migration> = {
         .addColumn('height', 'integer')
         .addColumn('frames', 'integer')
         .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
-        .addPrimaryKeyConstraint('images_pk', ['account_id', 'id'])
+        .$call((table) => (postgres ? table : table.addPrimaryKeyConstraint('images_pk', ['account_id', 'id'])))
         .execute();
-      // Lists walk (uploaded_at, id) within an account, skipping drafts; creator filters add an equality.
-      await db.schema
-        .createIndex('images_list_idx')
-        .on('images')
-        .columns(['account_id', 'draft', 'uploaded_at', 'id'])
-        .execute();
-      await db.schema
-        .createIndex('images_creator_idx')
-        .on('images')
-        .columns(['account_id', 'draft', 'creator', 'uploaded_at', 'id'])
-        .execute();
+      if (!postgres) {
+        // Lists walk (uploaded_at, id) within an account, skipping drafts; creator filters add an equality.
+        await db.schema
+          .createIndex('images_list_idx')
+          .on('images')
+          .columns(['account_id', 'draft', 'uploaded_at', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('images_creator_idx')
+          .on('images')
+          .columns(['account_id', 'draft', 'creator', 'uploaded_at', 'id'])
+          .execute();
+      }
 
       await db.schema
         .createTable('variants')
-        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
-        .addColumn('name', 'varchar(99)', (c) => c.notNull())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('name', text(dialect, 99), (c) => c.notNull())
         .addColumn('options', 'text', (c) => c.notNull())
         .addColumn('never_require_signed', 'integer', (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
@@ -75,8 +105,8 @@ const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('signing_keys')
-        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
-        .addColumn('name', 'varchar(20)', (c) => c.notNull())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('name', text(dialect, 20), (c) => c.notNull())
         .addColumn('value', 'varchar(128)', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('signing_keys_pk', ['account_id', 'name'])
@@ -84,15 +114,19 @@ const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('direct_uploads')
-        .addColumn('token_hash', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('account_id', 'varchar(32)', (c) => c.notNull().references('accounts.id'))
-        .addColumn('image_id', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('token_hash', text(dialect, 64), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('image_id', text(dialect, 1024), (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .addColumn('used_at', 'bigint')
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('direct_uploads_image_idx').on('direct_uploads').columns(['account_id', 'image_id']).execute();
-      await db.schema.createIndex('direct_uploads_expiry_idx').on('direct_uploads').columns(['expires_at']).execute();
+      if (postgres) {
+        await postgresImageIndexes(db);
+      } else {
+        await db.schema.createIndex('direct_uploads_image_idx').on('direct_uploads').columns(['account_id', 'image_id']).execute();
+        await db.schema.createIndex('direct_uploads_expiry_idx').on('direct_uploads').columns(['expires_at']).execute();
+      }
     },
   },
   '0002_direct_upload_lease': {
@@ -100,19 +134,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('direct_uploads').addColumn('leased_until', 'bigint').execute();
     },
   },
-};
+  };
+}
 
 class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: DialectName) {}
+
   async getMigrations(): Promise<Record<string, Migration>> {
-    return migrations;
+    return migrationsFor(this.dialect);
   }
 }
 
-/** Brings the schema up to date; throws with the failing migration's error. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+/**
+ * Brings the schema up to date; throws with the failing migration's error. On PostgreSQL Kysely's
+ * migrator holds an advisory lock, so nodes starting together on an empty database migrate once.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: new StaticMigrationProvider(),
+    provider: new StaticMigrationProvider(dialect),
     migrationTableName: 'pictor_migrations',
     migrationLockTableName: 'pictor_migrations_lock',
   });

@@ -30,7 +30,7 @@ export async function openSqliteMetaStore(dataDir: string): Promise<KyselyMetaSt
   );
 
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  await migrateToLatest(db as Kysely<unknown>);
+  await migrateToLatest(db as Kysely<unknown>, 'sqlite');
   return new KyselyMetaStore(db, {
     isUniqueViolation,
     metaMatches: (filter) => sql<boolean>`${sql.raw(META_MATCH_FUNCTION)}(images.meta, ${JSON.stringify(filter)}) = 1`,
