@@ -47,14 +47,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // database another node may be storing an upload right now, so this sweep is not for it.
   const orphans = isEmbedded(config) ? await sweepOrphanBlobs(stores.meta, stores.blobs) : 0;
   const accounts = new AccountService(stores.meta, now);
-  let firstRun: RunningServer['firstRun'];
-  if (config.bootstrap) {
-    await accounts.ensureBootstrap(config.bootstrap.accountId, config.bootstrap.token);
-  } else if ((await accounts.listAccounts()).length === 0) {
+  // Once, however many nodes start together on an empty database.
+  const firstRun = await stores.meta.runExclusive('bootstrap', async (): Promise<RunningServer['firstRun']> => {
+    if (config.bootstrap) {
+      await accounts.ensureBootstrap(config.bootstrap.accountId, config.bootstrap.token);
+      return undefined;
+    }
+    if ((await accounts.listAccounts()).length > 0) return undefined;
     const account = await accounts.createAccount();
     const issued = await accounts.issueCredential({ accountId: account.id, permission: 'images:write', name: 'first run' });
-    firstRun = { accountId: account.id, token: issued.secret };
-  }
+    return { accountId: account.id, token: issued.secret };
+  });
 
   const urls = new PublicUrls(config.publicUrl);
   const fetcher = new UrlFetcher({

@@ -1,6 +1,8 @@
 /**
  * Signing keys for private images' URLs. Any current key verifies a URL, so rotation is: add a key,
  * move signers over, delete the old one. Deleting the last key generates a new `default`.
+ * Both rules (at most 10 keys, never none) are checked with the account's writes serialised, so they
+ * hold under concurrent requests on any number of nodes.
  */
 import { PictorError, badRequest } from '../errors.js';
 import { generateSigningKeyValue } from './accounts.js';
@@ -30,12 +32,23 @@ export class SigningKeyService {
   /** Creates `name` with a fresh value, or rotates it if it exists; returns all keys. */
   async put(accountId: string, name: string): Promise<SigningKeyView[]> {
     if (!NAME_PATTERN.test(name)) throw badRequest('Signing key name must be 1 to 20 letters and digits');
-    await this.store.putSigningKey(this.newKey(accountId, name), MAX_SIGNING_KEYS);
+    const key = this.newKey(accountId, name);
+    await this.store.withAccountLocked(accountId, async (account) => {
+      if (await account.rotateSigningKey(name, key.value)) return;
+      if ((await account.countSigningKeys()) >= MAX_SIGNING_KEYS) {
+        throw badRequest(`An account can have at most ${MAX_SIGNING_KEYS} signing keys`);
+      }
+      await account.insertSigningKey(key);
+    });
     return this.list(accountId);
   }
 
   async delete(accountId: string, name: string): Promise<SigningKeyView[]> {
-    const removed = await this.store.deleteSigningKey(accountId, name, this.newKey(accountId, DEFAULT_KEY_NAME));
+    const removed = await this.store.withAccountLocked(accountId, async (account) => {
+      if (!(await account.deleteSigningKey(name))) return false;
+      if ((await account.countSigningKeys()) === 0) await account.insertSigningKey(this.newKey(accountId, DEFAULT_KEY_NAME));
+      return true;
+    });
     if (!removed) throw new PictorError(5404, 'Signing key not found');
     return this.list(accountId);
   }

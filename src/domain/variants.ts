@@ -115,7 +115,13 @@ export class VariantService {
       neverRequireSignedUrls: parseBypass(body.neverRequireSignedURLs) ?? false,
       version: 1,
     };
-    await this.store.insertVariant(variant, MAX_VARIANTS, this.now());
+    // Counted and inserted with the account's writes serialised, so concurrent creates cannot pass the cap.
+    await this.store.withAccountLocked(accountId, async (account) => {
+      if ((await account.countVariants()) >= MAX_VARIANTS) {
+        throw badRequest(`An account can have at most ${MAX_VARIANTS} variants`);
+      }
+      await account.insertVariant(variant, this.now());
+    });
     return variant;
   }
 

@@ -85,11 +85,24 @@ export interface MetaStore {
   /** Every blob key referenced by a row (for orphan sweeps). */
   listBlobKeys(): Promise<Set<string>>;
 
+  /**
+   * Runs `work` in one transaction in which the account's writes are serialised: on PostgreSQL the
+   * account row is locked (`SELECT … FOR UPDATE`); where writes are already serial it just runs. Rules
+   * that count before they write (variant and key caps, "an account always has a key") live in the
+   * domain and run inside it.
+   */
+  withAccountLocked<T>(accountId: string, work: (account: AccountWrites) => Promise<T>): Promise<T>;
+
+  /**
+   * Runs `work` while no other process holding the same store runs work under `name` (a PostgreSQL
+   * advisory lock; in the embedded store the data-dir lock already makes this process the only one).
+   * For start-up steps that must happen once however many nodes start together.
+   */
+  runExclusive<T>(name: string, work: () => Promise<T>): Promise<T>;
+
   // Variants
   listVariants(accountId: string): Promise<Variant[]>;
   findVariant(accountId: string, name: string): Promise<Variant | undefined>;
-  /** Throws 5409 on a duplicate name and 5400 when the account already has `maxVariants`. */
-  insertVariant(variant: Variant, maxVariants: number, now: number): Promise<void>;
   /** Replaces options and the signing bypass, bumping the variant's version. */
   updateVariant(
     accountId: string,
@@ -100,10 +113,6 @@ export interface MetaStore {
 
   // Signing keys
   listSigningKeys(accountId: string): Promise<SigningKey[]>;
-  /** Creates the key, or rotates the value of an existing one; 5400 past `maxKeys`. */
-  putSigningKey(key: SigningKey, maxKeys: number): Promise<void>;
-  /** Deletes a key; if it was the last one, `replacement` is inserted in the same transaction. */
-  deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean>;
 
   /**
    * A number that changes whenever this store instance writes anything delivery depends on (images,
@@ -112,6 +121,18 @@ export interface MetaStore {
   generation(): number;
 
   close(): Promise<void>;
+}
+
+/** Writes to one account inside `withAccountLocked`. */
+export interface AccountWrites {
+  countVariants(): Promise<number>;
+  /** Throws 5409 when the name exists. */
+  insertVariant(variant: Variant, now: number): Promise<void>;
+  countSigningKeys(): Promise<number>;
+  /** Sets the value of an existing key; false when there is none of that name. */
+  rotateSigningKey(name: string, value: string): Promise<boolean>;
+  insertSigningKey(key: SigningKey): Promise<void>;
+  deleteSigningKey(name: string): Promise<boolean>;
 }
 
 export interface BlobInfo {

@@ -3,7 +3,7 @@
  * connected `Kysely<Database>` and a few quirks; every query below runs unchanged on each.
  */
 import { type Expression, type Kysely, type Selectable, type SqlBool, type Transaction, sql } from 'kysely';
-import { PictorError, alreadyExists, badRequest } from '../../errors.js';
+import { PictorError, alreadyExists } from '../../errors.js';
 import type {
   Account,
   AccountSettings,
@@ -20,11 +20,15 @@ import type {
   Variant,
   VariantOptions,
 } from '../../domain/model.js';
-import type { DraftCompletion, ImagePatch, MetaStore } from '../ports.js';
+import type { AccountWrites, DraftCompletion, ImagePatch, MetaStore } from '../ports.js';
 import type { Database, ImagesTable } from './schema.js';
 
 export interface DialectQuirks {
   isUniqueViolation(error: unknown): boolean;
+  /** Serialises the account's writes until the transaction ends (a no-op where writes are serial). */
+  lockAccount(trx: Transaction<Database>, accountId: string): Promise<void>;
+  /** Runs `work` holding a lock named `name` across every process of the database. */
+  runExclusive<T>(db: Kysely<Database>, name: string, work: () => Promise<T>): Promise<T>;
   /** A boolean SQL expression: the `images.meta` column matches the filter. */
   metaMatches(filter: MetaFilter): Expression<SqlBool>;
   /**
@@ -107,6 +111,20 @@ export class KyselyMetaStore implements MetaStore {
   ) {}
 
   async createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {
+    await this.uniquely(() => this.createAccountRows(account, defaults));
+  }
+
+  /** Runs a write whose unique violation means "already exists" (5409). */
+  private async uniquely<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
+      throw error;
+    }
+  }
+
+  private async createAccountRows(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('accounts')
@@ -174,6 +192,10 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async createCredential(credential: Credential, secretHash: string): Promise<void> {
+    await this.uniquely(() => this.insertCredential(credential, secretHash));
+  }
+
+  private async insertCredential(credential: Credential, secretHash: string): Promise<void> {
     await this.db
       .insertInto('credentials')
       .values({
@@ -327,14 +349,15 @@ export class KyselyMetaStore implements MetaStore {
     if (unstorable(accountId, imageId)) return undefined;
     return this.counted(async () => {
       return this.db.transaction().execute(async (trx) => {
+        // Only the delete that removed the row gives its quota slot back: of two concurrent deletes
+        // of one image, the second finds nothing to return.
         const row = await trx
-          .selectFrom('images')
-          .selectAll()
+          .deleteFrom('images')
           .where('account_id', '=', accountId)
           .where('id', '=', imageId)
+          .returningAll()
           .executeTakeFirst();
         if (!row) return undefined;
-        await trx.deleteFrom('images').where('account_id', '=', accountId).where('id', '=', imageId).execute();
         if (Number(row.draft) === 0) {
           await trx
             .updateTable('accounts')
@@ -552,35 +575,6 @@ export class KyselyMetaStore implements MetaStore {
     return row && toVariant(row);
   }
 
-  async insertVariant(variant: Variant, maxVariants: number, now: number): Promise<void> {
-    return this.counted(async () => {
-      try {
-        await this.db.transaction().execute(async (trx) => {
-          const { n } = await trx
-            .selectFrom('variants')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('account_id', '=', variant.accountId)
-            .executeTakeFirstOrThrow();
-          if (Number(n) >= maxVariants) throw badRequest(`An account can have at most ${maxVariants} variants`);
-          await trx
-            .insertInto('variants')
-            .values({
-              account_id: variant.accountId,
-              name: variant.name,
-              options: JSON.stringify(variant.options),
-              never_require_signed: variant.neverRequireSignedUrls ? 1 : 0,
-              version: variant.version,
-              created_at: now,
-            })
-            .execute();
-        });
-      } catch (error) {
-        if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
-        throw error;
-      }
-    });
-  }
-
   async updateVariant(
     accountId: string,
     name: string,
@@ -614,59 +608,17 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
-  async putSigningKey(key: SigningKey, maxKeys: number): Promise<void> {
-    return this.counted(async () => {
-      await this.db.transaction().execute(async (trx) => {
-        const updated = await trx
-          .updateTable('signing_keys')
-          .set({ value: key.value })
-          .where('account_id', '=', key.accountId)
-          .where('name', '=', key.name)
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) > 0) return;
-        const { n } = await trx
-          .selectFrom('signing_keys')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('account_id', '=', key.accountId)
-          .executeTakeFirstOrThrow();
-        if (Number(n) >= maxKeys) throw badRequest(`An account can have at most ${maxKeys} signing keys`);
-        await trx
-          .insertInto('signing_keys')
-          .values({ account_id: key.accountId, name: key.name, value: key.value, created_at: key.createdAt })
-          .execute();
-      });
-    });
+  runExclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.quirks.runExclusive(this.db, name, work);
   }
 
-  async deleteSigningKey(accountId: string, name: string, replacement: SigningKey): Promise<boolean> {
-    if (unstorable(accountId, name)) return false;
-    return this.counted(async () => {
-      return this.db.transaction().execute(async (trx) => {
-        const deleted = await trx
-          .deleteFrom('signing_keys')
-          .where('account_id', '=', accountId)
-          .where('name', '=', name)
-          .executeTakeFirst();
-        if (Number(deleted.numDeletedRows) === 0) return false;
-        const { n } = await trx
-          .selectFrom('signing_keys')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('account_id', '=', accountId)
-          .executeTakeFirstOrThrow();
-        if (Number(n) === 0) {
-          await trx
-            .insertInto('signing_keys')
-            .values({
-              account_id: replacement.accountId,
-              name: replacement.name,
-              value: replacement.value,
-              created_at: replacement.createdAt,
-            })
-            .execute();
-        }
-        return true;
-      });
-    });
+  async withAccountLocked<T>(accountId: string, work: (account: AccountWrites) => Promise<T>): Promise<T> {
+    return this.counted(async () =>
+      this.db.transaction().execute(async (trx) => {
+        await this.quirks.lockAccount(trx, accountId);
+        return work(new KyselyAccountWrites(trx, accountId, this.quirks));
+      }),
+    );
   }
 
   async listSigningKeys(accountId: string): Promise<SigningKey[]> {
@@ -705,3 +657,75 @@ export class KyselyMetaStore implements MetaStore {
   }
 }
 
+
+/** The writes `withAccountLocked` offers, inside its transaction. */
+class KyselyAccountWrites implements AccountWrites {
+  constructor(
+    private readonly trx: Transaction<Database>,
+    private readonly accountId: string,
+    private readonly quirks: DialectQuirks,
+  ) {}
+
+  private async count(table: 'variants' | 'signing_keys'): Promise<number> {
+    const { n } = await this.trx
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('account_id', '=', this.accountId)
+      .executeTakeFirstOrThrow();
+    return Number(n);
+  }
+
+  countVariants(): Promise<number> {
+    return this.count('variants');
+  }
+
+  async insertVariant(variant: Variant, now: number): Promise<void> {
+    try {
+      await this.trx
+        .insertInto('variants')
+        .values({
+          account_id: this.accountId,
+          name: variant.name,
+          options: JSON.stringify(variant.options),
+          never_require_signed: variant.neverRequireSignedUrls ? 1 : 0,
+          version: variant.version,
+          created_at: now,
+        })
+        .execute();
+    } catch (error) {
+      if (this.quirks.isUniqueViolation(error)) throw alreadyExists();
+      throw error;
+    }
+  }
+
+  countSigningKeys(): Promise<number> {
+    return this.count('signing_keys');
+  }
+
+  async rotateSigningKey(name: string, value: string): Promise<boolean> {
+    const updated = await this.trx
+      .updateTable('signing_keys')
+      .set({ value })
+      .where('account_id', '=', this.accountId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(updated.numUpdatedRows) > 0;
+  }
+
+  async insertSigningKey(key: SigningKey): Promise<void> {
+    await this.trx
+      .insertInto('signing_keys')
+      .values({ account_id: this.accountId, name: key.name, value: key.value, created_at: key.createdAt })
+      .execute();
+  }
+
+  async deleteSigningKey(name: string): Promise<boolean> {
+    if (unstorable(name)) return false;
+    const deleted = await this.trx
+      .deleteFrom('signing_keys')
+      .where('account_id', '=', this.accountId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(deleted.numDeletedRows) > 0;
+  }
+}

@@ -95,5 +95,22 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
     await db.destroy();
     throw error;
   }
-  return new KyselyMetaStore(db, { isUniqueViolation, metaMatches, sharedByProcesses: true });
+  return new KyselyMetaStore(db, {
+    isUniqueViolation,
+    metaMatches,
+    lockAccount: async (trx, accountId) => {
+      await trx.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
+    },
+    runExclusive: (database, name, work) =>
+      // A session-level advisory lock on one pooled connection; `work` uses other connections of the pool.
+      database.connection().execute(async (connection) => {
+        await sql`select pg_advisory_lock(hashtext(${`pictor:${name}`}))`.execute(connection);
+        try {
+          return await work();
+        } finally {
+          await sql`select pg_advisory_unlock(hashtext(${`pictor:${name}`}))`.execute(connection);
+        }
+      }),
+    sharedByProcesses: true,
+  });
 }

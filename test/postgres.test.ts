@@ -1,0 +1,275 @@
+/**
+ * What only a database shared by many connections (and nodes) shows: races that one SQLite writer hid,
+ * 1,024-character ids of 4-byte UTF-8, migrations and first start by several processes at once, and the
+ * metadata-filter semantics compared case by case between the embedded store and PostgreSQL.
+ * Runs in the `postgres` test project only (see vitest.config.ts).
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import type { ImageRecord, MetaFilter } from '../src/domain/model.js';
+import { parseMetaFilters } from '../src/domain/meta-filter.js';
+import { startServer } from '../src/server.js';
+import { openPostgresMetaStore } from '../src/store/meta/postgres.js';
+import { openSqliteMetaStore } from '../src/store/meta/sqlite.js';
+import type { MetaStore } from '../src/store/ports.js';
+import { expectApiError, expectOk, getStats, type ImageResult } from './helpers/api.js';
+import { jsonRequest, listKeys } from './helpers/delivery.js';
+import { createTestDatabase } from './helpers/postgres.js';
+import { fixture, randomAccountId, tempDir, type TestServer, upload, useServer } from './helpers/server.js';
+
+function tinyFile(name = 'a.jpg'): File {
+  return new File([fixture('320x240.jpg')], name);
+}
+
+describe('races on one account, many connections', () => {
+  const h = useServer();
+
+  it('ten concurrent deletes of one image: one 200, nine 404, the count drops by exactly one', async () => {
+    const t: TestServer = h.t;
+    const image = await expectOk<ImageResult>(await upload(t, { file: tinyFile() }));
+    const before = (await getStats(t)).current;
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => fetch(`${t.imagesUrl}/v1/${image.id}`, { method: 'DELETE', headers: t.auth })),
+    );
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 404, 404, 404, 404, 404, 404, 404, 404, 404]);
+    expect((await getStats(t)).current).toBe(before - 1);
+  });
+
+  it('concurrent variant creates cannot pass the cap of 100', async () => {
+    const t = h.t;
+    const body = (id: string): unknown => ({ id, options: { width: 10, height: 10 } });
+    for (let i = 0; i < 97; i++) await expectOk(await jsonRequest(t, 'POST', '/v1/variants', body(`v${i}`)));
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => jsonRequest(t, 'POST', '/v1/variants', body(`race${i}`))));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(2);
+    for (const res of answers.filter((r) => r.status !== 200)) await expectApiError(res, 400, 5400);
+    const list = await expectOk<{ variants: Record<string, unknown> }>(await jsonRequest(t, 'GET', '/v1/variants'));
+    expect(Object.keys(list.variants)).toHaveLength(100);
+  });
+
+  it('concurrent creates of one variant name: one 200, the others 409 5409 (never a raw 500)', async () => {
+    // Room under the cap, so only the name can collide.
+    for (let i = 0; i < 6; i++) await expectOk(await jsonRequest(h.t, 'DELETE', `/v1/variants/v${i}`));
+    const creates = await Promise.all(
+      Array.from({ length: 6 }, () => jsonRequest(h.t, 'POST', '/v1/variants', { id: 'same', options: { width: 5 } })),
+    );
+    expect(creates.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const res of creates.filter((r) => r.status !== 200)) await expectApiError(res, 409, 5409);
+  });
+
+  it('concurrent PUTs of one signing-key name all succeed and leave one key of that name', async () => {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => jsonRequest(h.t, 'PUT', '/v1/keys/rotating')));
+    expect(answers.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect((await listKeys(h.t)).filter((k) => k.name === 'rotating')).toHaveLength(1);
+  });
+
+  it('concurrent PUTs of new key names stop at 10 keys', async () => {
+    const have = (await listKeys(h.t)).length;
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => jsonRequest(h.t, 'PUT', `/v1/keys/extra${i}`)));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(10 - have);
+    expect(await listKeys(h.t)).toHaveLength(10);
+  });
+
+  it('deleting every key at once never leaves the account without one', async () => {
+    const names = (await listKeys(h.t)).map((k) => k.name);
+    const answers = await Promise.all(names.map((name) => jsonRequest(h.t, 'DELETE', `/v1/keys/${name}`)));
+    expect(answers.every((r) => r.status === 200)).toBe(true);
+    const left = await listKeys(h.t);
+    expect(left.length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('long ids', () => {
+  const h = useServer();
+
+  it('a custom id of 1,024 different 4-byte UTF-8 characters uploads, reads, lists and deletes', async () => {
+    // Different code points, so the index entry cannot be compressed under PostgreSQL's 2,704-byte limit.
+    const id = Array.from({ length: 1024 }, (_, i) => String.fromCodePoint(0x20000 + ((i * 7919) % 40000))).join('');
+    expect(Buffer.byteLength(id)).toBe(4096);
+    const image = await expectOk<ImageResult>(await upload(h.t, { file: tinyFile(), id }));
+    expect(image.id).toBe(id);
+    const got = await expectOk<ImageResult>(await fetch(`${h.t.imagesUrl}/v1/${encodeURIComponent(id)}`, { headers: h.t.auth }));
+    expect(got.id).toBe(id);
+    await expectApiError(await upload(h.t, { file: tinyFile(), id }), 409, 5409);
+    const list = await expectOk<{ images: ImageResult[] }>(await fetch(`${h.t.imagesUrl}/v2`, { headers: h.t.auth }));
+    expect(list.images.map((i) => i.id)).toContain(id);
+    await expectOk(await fetch(`${h.t.imagesUrl}/v1/${encodeURIComponent(id)}`, { method: 'DELETE', headers: h.t.auth }));
+  });
+});
+
+describe('several processes starting on one empty database', () => {
+  it('three stores migrating at once: every one opens, each migration is recorded once', async () => {
+    const database = await createTestDatabase();
+    const stores = await Promise.all(
+      Array.from({ length: 3 }, () => openPostgresMetaStore({ url: database.url, poolSize: 3, migrate: true })),
+    );
+    const probe = await openPostgresMetaStore({ url: database.url, poolSize: 1, migrate: false });
+    // The migrations table is Kysely's; read it through a plain count of what the store can see.
+    expect(await probe.listAccounts()).toEqual([]);
+    await Promise.all([...stores, probe].map((s) => s.close()));
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: database.url });
+    await client.connect();
+    const { rows } = await client.query<{ name: string }>('select name from pictor_migrations order by name');
+    await client.end();
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_direct_upload_lease']);
+  });
+
+  it('three servers with the same bootstrap account start at once: all ready, one account, the token works on each', async () => {
+    const database = await createTestDatabase();
+    const accountId = randomAccountId();
+    const token = `token-${accountId}`;
+    const servers = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        startServer(
+          loadConfig({
+            HOST: '127.0.0.1',
+            PORT: '0',
+            PICTOR_LOG_LEVEL: 'warn',
+            PICTOR_DATA_DIR: tempDir(),
+            PICTOR_DATABASE_URL: database.url,
+            PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId,
+            PICTOR_BOOTSTRAP_TOKEN: token,
+          }),
+        ),
+      ),
+    );
+    try {
+      for (const server of servers) {
+        const res = await fetch(`${server.url}/client/v4/accounts/${accountId}/images/v1/stats`, { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(200);
+      }
+      const store = await openPostgresMetaStore({ url: database.url, poolSize: 1, migrate: false });
+      expect((await store.listAccounts()).map((a) => a.id)).toEqual([accountId]);
+      await store.close();
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+
+  it('three first-run servers (no bootstrap) on an empty database create one account between them', async () => {
+    const database = await createTestDatabase();
+    const servers = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        startServer(loadConfig({ HOST: '127.0.0.1', PORT: '0', PICTOR_LOG_LEVEL: 'warn', PICTOR_DATA_DIR: tempDir(), PICTOR_DATABASE_URL: database.url })),
+      ),
+    );
+    try {
+      expect(servers.filter((s) => s.firstRun !== undefined)).toHaveLength(1);
+      const store = await openPostgresMetaStore({ url: database.url, poolSize: 1, migrate: false });
+      expect(await store.listAccounts()).toHaveLength(1);
+      await store.close();
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+
+  it('an unreachable database stops the start with a message naming PICTOR_DATABASE_URL', async () => {
+    const config = loadConfig({ PICTOR_DATA_DIR: tempDir(), PICTOR_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '0' });
+    await expect(startServer(config)).rejects.toThrow(/PICTOR_DATABASE_URL/);
+  });
+});
+
+/**
+ * The same filters through the embedded store and PostgreSQL must find the same images. Numbers written
+ * in text count only in plain decimal notation (`12`, `-3.5`): hex, exponents and padding are text.
+ */
+describe('metadata filters: the embedded store and PostgreSQL agree', () => {
+  const accountId = randomAccountId();
+  const stores: Record<'sqlite' | 'postgres', MetaStore> = {} as Record<'sqlite' | 'postgres', MetaStore>;
+  const dirs: string[] = [];
+
+  const metas: Record<string, Record<string, unknown>> = {
+    num: { n: 12, s: 'alpha', b: true, nested: { deep: { x: 1 } } },
+    numText: { n: '12', s: 'beta', b: 'true' },
+    negative: { n: -3.5, s: 'gamma', b: false },
+    hex: { n: '0x10', s: '16' },
+    exponent: { n: '1e3', s: 'delta' },
+    padded: { n: ' 7 ', s: 'eps' },
+    big: { n: 9007199254740993, s: 'big' },
+    nullValue: { n: null, s: null },
+    array: { n: [1, 2], nested: [{ deep: { x: 1 } }] },
+    objectValue: { n: { v: 1 }, s: { v: 'alpha' } },
+    emptyMeta: {},
+    boolText: { b: 'false', s: 'true' },
+  };
+
+  const cases: string[] = [
+    'meta.n[eq]=12',
+    'meta.n[eq:number]=12',
+    'meta.n[eq:string]=12',
+    'meta.n[gt]=0',
+    'meta.n[gte]=-3.5',
+    'meta.n[lt]=100',
+    'meta.n[lte]=12',
+    'meta.n[eq]=16',
+    'meta.n[gt]=10',
+    'meta.n[eq:string]=0x10',
+    'meta.n[eq:string]=1e3',
+    'meta.n[in]=12|-3.5|0x10',
+    'meta.n[in:number]=12|7',
+    'meta.n[in:string]=1e3| 7 ',
+    'meta.s[eq]=alpha',
+    'meta.s[in:string]=alpha|beta|16',
+    'meta.s[eq]=true',
+    'meta.b[eq:boolean]=true',
+    'meta.b[eq:boolean]=false',
+    'meta.b[eq]=true',
+    'meta.nested.deep.x[eq]=1',
+    'meta.nested.deep.x[gt]=0',
+    'meta.n.v[eq]=1',
+    'meta.s.v[eq:string]=alpha',
+    'meta.n[eq]=9007199254740992',
+    'meta.missing[eq]=1',
+    'meta.n[gt]=1&meta.s[eq]=alpha',
+    'meta.n[eq:number]=0012',
+  ];
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    stores.sqlite = await openSqliteMetaStore(dir);
+    const database = await createTestDatabase();
+    stores.postgres = await openPostgresMetaStore({ url: database.url, poolSize: 2, migrate: true });
+    for (const store of Object.values(stores)) {
+      const now = Date.now();
+      await store.createAccount(
+        { id: accountId, hash: `hash-${accountId}`.slice(0, 22), createdAt: now, flexibleVariants: false, browserTtl: 3600 },
+        {
+          variant: { accountId, name: 'public', options: { fit: 'scale-down', width: 10, metadata: 'none' }, neverRequireSignedUrls: false, version: 1 },
+          signingKey: { accountId, name: 'default', value: 'k', createdAt: now },
+        },
+      );
+      let at = now;
+      for (const [id, meta] of Object.entries(metas)) {
+        const image: ImageRecord = {
+          accountId, id, filename: `${id}.jpg`, creator: null, meta, requireSignedUrls: false, uploadedAt: at++, draft: false,
+          blobKey: `k/${id}`, contentType: 'image/jpeg', size: 1, sha256: 'x', width: 1, height: 1, frames: 1, version: 1,
+        };
+        await store.insertImage(image, 1000);
+      }
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(Object.values(stores).map((s) => s.close()));
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function idsFor(store: MetaStore, meta: MetaFilter[]): Promise<string[]> {
+    const rows = await store.listImagesAfter(accountId, { meta }, 'asc', undefined, 100);
+    return rows.map((r) => r.id).sort();
+  }
+
+  it.each(cases)('%s', async (query) => {
+    const meta = parseMetaFilters(new URLSearchParams(query).entries());
+    const embedded = await idsFor(stores.sqlite, meta);
+    expect(await idsFor(stores.postgres, meta)).toEqual(embedded);
+  });
+
+  it('pins the narrowed number rule: hex, exponent and padded text are never numbers', async () => {
+    const meta = parseMetaFilters(new URLSearchParams('meta.n[gt]=-1000000').entries());
+    const found = await idsFor(stores.postgres, meta);
+    expect(found).toEqual(['big', 'negative', 'num', 'numText']);
+    expect(await idsFor(stores.sqlite, meta)).toEqual(found);
+  });
+});
