@@ -5,6 +5,7 @@
  * Runs in the `postgres` test project only (see vitest.config.ts).
  */
 import fs from 'node:fs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ImageRecord, MetaFilter } from '../src/domain/model.js';
@@ -16,7 +17,7 @@ import type { MetaStore } from '../src/store/ports.js';
 import { expectApiError, expectOk, getStats, type ImageResult } from './helpers/api.js';
 import { jsonRequest, listKeys } from './helpers/delivery.js';
 import { createTestDatabase } from './helpers/postgres.js';
-import { fixture, randomAccountId, tempDir, type TestServer, upload, useServer } from './helpers/server.js';
+import { fixture, randomAccountId, startTestServer, tempDir, type TestServer, upload, useServer } from './helpers/server.js';
 
 function tinyFile(name = 'a.jpg'): File {
   return new File([fixture('320x240.jpg')], name);
@@ -112,7 +113,7 @@ describe('several processes starting on one empty database', () => {
     await client.connect();
     const { rows } = await client.query<{ name: string }>('select name from pictor_migrations order by name');
     await client.end();
-    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_direct_upload_lease']);
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_direct_upload_lease', '0003_change_notifications']);
   });
 
   it('three servers with the same bootstrap account start at once: all ready, one account, the token works on each', async () => {
@@ -167,6 +168,92 @@ describe('several processes starting on one empty database', () => {
   it('an unreachable database stops the start with a message naming PICTOR_DATABASE_URL', async () => {
     const config = loadConfig({ PICTOR_DATA_DIR: tempDir(), PICTOR_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '0' });
     await expect(startServer(config)).rejects.toThrow(/PICTOR_DATABASE_URL/);
+  });
+});
+
+describe('two nodes on one database', () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    a = await startTestServer();
+    // The second node: same database, same originals directory (a shared volume), its own process state.
+    b = await startTestServer({ ...a.storeEnv, PICTOR_BOOTSTRAP_ACCOUNT_ID: a.accountId, PICTOR_BOOTSTRAP_TOKEN: a.token });
+  });
+  afterAll(async () => {
+    await b.stop();
+    await a.stop();
+  });
+
+  const on = (t: TestServer, path: string): string => `${t.url}${path}`;
+
+  it('an upload on one node is read, listed and delivered by the other', async () => {
+    const image = await expectOk<ImageResult>(await upload(a, { file: tinyFile() }));
+    expect((await expectOk<ImageResult>(await fetch(`${b.imagesUrl}/v1/${image.id}`, { headers: b.auth }))).id).toBe(image.id);
+    const list = await expectOk<{ images: ImageResult[] }>(await fetch(`${b.imagesUrl}/v2`, { headers: b.auth }));
+    expect(list.images.map((i) => i.id)).toContain(image.id);
+    const delivered = await fetch(on(b, new URL(image.variants[0] as string).pathname));
+    expect(delivered.status).toBe(200);
+  });
+
+  it('requireSignedURLs set on one node: the other, which had just served the image, refuses it at once', async () => {
+    const image = await expectOk<ImageResult>(await upload(a, { file: tinyFile() }));
+    const path = new URL(image.variants[0] as string).pathname;
+    // Several rounds: the other node must never answer from what it remembered before the write.
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 3; i++) expect((await fetch(on(b, path))).status).toBe(200);
+      await expectOk(await jsonRequest(a, 'PATCH', `/v1/${image.id}`, { requireSignedURLs: true }));
+      const refused = await fetch(on(b, path));
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('cf-resized')).toBe('err=9425');
+      await expectOk(await jsonRequest(a, 'PATCH', `/v1/${image.id}`, { requireSignedURLs: false }));
+    }
+  });
+
+  it('a delete on one node: the other answers 404 at once', async () => {
+    const image = await expectOk<ImageResult>(await upload(a, { file: tinyFile() }));
+    const path = new URL(image.variants[0] as string).pathname;
+    expect((await fetch(on(b, path))).status).toBe(200);
+    await expectOk(await fetch(`${a.imagesUrl}/v1/${image.id}`, { method: 'DELETE', headers: a.auth }));
+    expect((await fetch(on(b, path))).status).toBe(404);
+  });
+
+  it('a variant edited on one node: the other serves the new size', async () => {
+    await expectOk(await jsonRequest(a, 'POST', '/v1/variants', { id: 'thumb', options: { fit: 'scale-down', width: 100 } }));
+    const image = await expectOk<ImageResult>(await upload(a, { file: tinyFile() }));
+    const path = new URL(image.variants[0] as string).pathname.replace(/\/public$/, '/thumb');
+    const widthOf = async (res: Response): Promise<number | undefined> => (await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width;
+    for (const width of [100, 50, 80, 40, 100]) {
+      await expectOk(await jsonRequest(a, 'PATCH', '/v1/variants/thumb', { options: { fit: 'scale-down', width } }));
+      expect(await widthOf(await fetch(on(b, path)))).toBe(width);
+    }
+  });
+
+  it('one direct-upload URL posted to both nodes at once: exactly one 200', async () => {
+    for (let round = 0; round < 3; round++) {
+      const minted = await expectOk<{ id: string; uploadURL: string }>(await fetch(`${a.imagesUrl}/v2/direct_upload`, { method: 'POST', headers: a.auth }));
+      const path = new URL(minted.uploadURL).pathname;
+      const post = (t: TestServer): Promise<Response> => {
+        const form = new FormData();
+        form.append('file', tinyFile());
+        return fetch(on(t, path), { method: 'POST', body: form });
+      };
+      const answers = await Promise.all([post(a), post(b), post(a), post(b)]);
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 409, 409, 409]);
+    }
+  });
+
+  it('one custom id uploaded on both nodes at once: one 200, one 409', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = `raced/${round}`;
+      const answers = await Promise.all([upload(a, { file: tinyFile(), id }), upload(b, { file: tinyFile(), id })]);
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('stats are exact after concurrent uploads on both nodes', async () => {
+    const before = (await getStats(a)).current;
+    await Promise.all(Array.from({ length: 12 }, (_, i) => upload(i % 2 === 0 ? a : b, { file: tinyFile() }).then(expectOk)));
+    expect((await getStats(b)).current).toBe(before + 12);
   });
 });
 

@@ -102,8 +102,10 @@ const RESOLVED_ENTRIES = 10_000;
 export class DeliveryService {
   private readonly memory: LRUCache<string, Buffer>;
   private readonly inFlight = new Map<string, Promise<Buffer>>();
-  /** Public (unsigned) resolutions, valid while the store's generation is unchanged. */
+  /** Public (unsigned) resolutions, valid while the store's generation for their image is unchanged. */
   private readonly resolved = new LRUCache<string, { generation: number; delivery: Delivery }>({ max: RESOLVED_ENTRIES });
+  /** Account hash → account id, as learnt from resolutions. */
+  private readonly accountIds = new LRUCache<string, string>({ max: RESOLVED_ENTRIES });
 
   constructor(
     private readonly meta: MetaStore,
@@ -120,9 +122,10 @@ export class DeliveryService {
   }
 
   /**
-   * Resolves a request. Answers for public images are remembered until the metadata store's next
-   * write, so the hot path of a popular image skips the database; any edit, delete, variant or key
-   * change makes them stale at once. Signed answers depend on the query and the clock: never kept.
+   * Resolves a request. Answers for public images are remembered until something they depend on is
+   * written (`MetaStore.generation` of that account and image, which also sees other nodes' writes), so
+   * the hot path of a popular image skips the database and an upload elsewhere does not empty the memo.
+   * Signed answers depend on the query and the clock: never kept.
    */
   async resolve(request: DeliveryRequest): Promise<Delivery> {
     const memoKey = [
@@ -132,11 +135,18 @@ export class DeliveryService {
       accepts(request.accept, 'image/avif') ? 'avif' : '',
       accepts(request.accept, 'image/webp') ? 'webp' : '',
     ].join('\n');
-    const generation = this.meta.generation();
+    // The generation is read before the store, so a write during the lookups makes this answer stale
+    // at once. The account's id is needed for it: learnt on the first request, never remembered before.
+    const accountId = this.accountIds.get(request.accountHash);
+    // Another node's write that finished before this request must be seen (no stale "at once").
+    if (accountId !== undefined) await this.meta.settled();
+    const generation = accountId === undefined ? undefined : this.meta.generation(accountId, request.imageId);
     const remembered = this.resolved.get(memoKey);
-    if (remembered?.generation === generation) return remembered.delivery;
+    if (remembered !== undefined && remembered.generation === generation) return remembered.delivery;
     const { delivery, signed } = await this.resolveFromStore(request);
-    if (!signed) this.resolved.set(memoKey, { generation, delivery });
+    // An account's hash never changes, so this mapping never goes stale.
+    this.accountIds.set(request.accountHash, delivery.image.accountId);
+    if (!signed && generation !== undefined) this.resolved.set(memoKey, { generation, delivery });
     return delivery;
   }
 

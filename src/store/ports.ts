@@ -115,10 +115,16 @@ export interface MetaStore {
   listSigningKeys(accountId: string): Promise<SigningKey[]>;
 
   /**
-   * A number that changes whenever this store instance writes anything delivery depends on (images,
-   * variants, signing keys, settings). Lets callers keep derived data exactly as long as it is valid.
+   * A number that changes whenever anything a delivery of this image depends on is written, by this
+   * process or another (the image, the account's settings, variants, signing keys). Lets callers keep
+   * derived data exactly as long as it is valid, without one upload invalidating everyone's.
    */
-  generation(): number;
+  generation(accountId: string, imageId: string): number;
+  /**
+   * Resolves once every write committed (by any process) before the call is reflected in `generation`.
+   * Immediate where this process is the only writer; one trivial round trip on a shared database.
+   */
+  settled(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -21,21 +21,21 @@ import type {
   VariantOptions,
 } from '../../domain/model.js';
 import type { AccountWrites, DraftCompletion, ImagePatch, MetaStore } from '../ports.js';
+import { Generations } from './generations.js';
 import type { Database, ImagesTable } from './schema.js';
 
 export interface DialectQuirks {
   isUniqueViolation(error: unknown): boolean;
   /** Serialises the account's writes until the transaction ends (a no-op where writes are serial). */
   lockAccount(trx: Transaction<Database>, accountId: string): Promise<void>;
+  /** Stops what the dialect runs beside the queries (a change feed). */
+  close?(): Promise<void>;
+  /** See MetaStore.settled; absent where this process is the only writer. */
+  settled?(): Promise<void>;
   /** Runs `work` holding a lock named `name` across every process of the database. */
   runExclusive<T>(db: Kysely<Database>, name: string, work: () => Promise<T>): Promise<T>;
   /** A boolean SQL expression: the `images.meta` column matches the filter. */
   metaMatches(filter: MetaFilter): Expression<SqlBool>;
-  /**
-   * Other processes (nodes, the CLI) write to the same database, so this process's own write count
-   * cannot tell when something changed: `generation()` then changes on every call.
-   */
-  sharedByProcesses?: boolean;
 }
 
 type ImageRow = Selectable<ImagesTable>;
@@ -103,11 +103,11 @@ function toVariant(row: Selectable<Database['variants']>): Variant {
 }
 
 export class KyselyMetaStore implements MetaStore {
-  private writes = 0;
-
   constructor(
     private readonly db: Kysely<Database>,
     private readonly quirks: DialectQuirks,
+    /** Shared with the dialect's change feed, which bumps what other processes wrote. */
+    readonly generations: Generations = new Generations({ sharedByProcesses: false }),
   ) {}
 
   async createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {
@@ -171,7 +171,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async updateAccountSettings(accountId: string, patch: Partial<AccountSettings>): Promise<Account | undefined> {
-    return this.counted(async () => {
+    return this.changing({ accountId }, async () => {
       if (patch.flexibleVariants !== undefined || patch.browserTtl !== undefined) {
         await this.db
           .updateTable('accounts')
@@ -241,13 +241,13 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async insertImage(image: ImageRecord, quota: number): Promise<void> {
-    return this.counted(async () => {
+    return this.changing({ accountId: image.accountId, imageId: image.id }, async () => {
       await this.insertWithQuota(image, quota, async () => undefined);
     });
   }
 
   async insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void> {
-    return this.counted(async () => {
+    return this.changing({ accountId: image.accountId, imageId: image.id }, async () => {
       await this.insertWithQuota(image, quota, async (trx) => {
         await trx
           .insertInto('direct_uploads')
@@ -320,7 +320,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async updateImage(accountId: string, imageId: string, patch: ImagePatch): Promise<ImageRecord | undefined> {
     if (unstorable(accountId, imageId)) return undefined;
-    return this.counted(async () => {
+    return this.changing({ accountId, imageId }, async () => {
       return this.db.transaction().execute(async (trx) => {
         const result = await trx
           .updateTable('images')
@@ -347,7 +347,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async deleteImage(accountId: string, imageId: string): Promise<ImageRecord | undefined> {
     if (unstorable(accountId, imageId)) return undefined;
-    return this.counted(async () => {
+    return this.changing({ accountId, imageId }, async () => {
       return this.db.transaction().execute(async (trx) => {
         // Only the delete that removed the row gives its quota slot back: of two concurrent deletes
         // of one image, the second finds nothing to return.
@@ -407,7 +407,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion> {
-    return this.counted(async () => {
+    return this.changing({ accountId: grant.accountId, imageId: grant.imageId }, async () => {
       return this.db.transaction().execute(async (trx): Promise<DraftCompletion> => {
         // Claiming the grant first makes concurrent completions race on one row: exactly one wins.
         const claimed = await trx
@@ -450,8 +450,9 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
+  // Drafts are never delivered: removing them changes nothing a reader derived.
   async removeExpiredDrafts(now: number, forgetBefore: number): Promise<number> {
-    return this.counted(async () => {
+    return (async () => {
       return this.db.transaction().execute(async (trx) => {
         const expired = await trx
           .selectFrom('direct_uploads')
@@ -473,7 +474,7 @@ export class KyselyMetaStore implements MetaStore {
         await trx.deleteFrom('direct_uploads').where('expires_at', '<=', forgetBefore).execute();
         return removed;
       });
-    });
+    })();
   }
 
   /** Takes one of the account's live-image slots, or throws 5453 when they are all taken. */
@@ -581,7 +582,7 @@ export class KyselyMetaStore implements MetaStore {
     change: { options: VariantOptions; neverRequireSignedUrls: boolean },
   ): Promise<Variant | undefined> {
     if (unstorable(accountId, name)) return undefined;
-    return this.counted(async () => {
+    return this.changing({ accountId }, async () => {
       const result = await this.db
         .updateTable('variants')
         .set((eb) => ({
@@ -598,7 +599,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async deleteVariant(accountId: string, name: string): Promise<boolean> {
     if (unstorable(accountId, name)) return false;
-    return this.counted(async () => {
+    return this.changing({ accountId }, async () => {
       const result = await this.db
         .deleteFrom('variants')
         .where('account_id', '=', accountId)
@@ -613,7 +614,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async withAccountLocked<T>(accountId: string, work: (account: AccountWrites) => Promise<T>): Promise<T> {
-    return this.counted(async () =>
+    return this.changing({ accountId }, async () =>
       this.db.transaction().execute(async (trx) => {
         await this.quirks.lockAccount(trx, accountId);
         return work(new KyselyAccountWrites(trx, accountId, this.quirks));
@@ -637,22 +638,26 @@ export class KyselyMetaStore implements MetaStore {
     }));
   }
 
-  generation(): number {
-    // Until changes from other nodes are announced (LISTEN/NOTIFY), nothing read may be reused.
-    if (this.quirks.sharedByProcesses) this.writes += 1;
-    return this.writes;
+  async settled(): Promise<void> {
+    await this.quirks.settled?.();
   }
 
-  /** Runs a write and counts it, even when it fails halfway (a conservative invalidation). */
-  private async counted<T>(write: () => Promise<T>): Promise<T> {
+  generation(accountId: string, imageId: string): number {
+    return this.generations.of(accountId, imageId);
+  }
+
+  /** Runs a write and bumps what it may have changed, even when it fails halfway (a conservative invalidation). */
+  private async changing<T>(scope: { accountId: string; imageId?: string }, write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } finally {
-      this.writes += 1;
+      if (scope.imageId === undefined) this.generations.bumpAccount(scope.accountId);
+      else this.generations.bumpImage(scope.accountId, scope.imageId);
     }
   }
 
   async close(): Promise<void> {
+    await this.quirks.close?.();
     await this.db.destroy();
   }
 }

@@ -134,7 +134,43 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
       await db.schema.alterTable('direct_uploads').addColumn('leased_until', 'bigint').execute();
     },
   },
+  '0003_change_notifications': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      if (postgres) await postgresChangeNotifications(db);
+    },
+  },
   };
+}
+
+/**
+ * Every write that delivery depends on announces itself on the `pictor_changes` channel, fired by the
+ * database itself so writes from the CLI and other nodes count too: `i:<account>:<image id>` for an
+ * image, `a:<account>` for an account's settings, variants and signing keys. Each node's memo listens
+ * (see postgres.ts). The quota counter (`image_count`) changes nothing a delivery shows: not announced.
+ */
+async function postgresChangeNotifications(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    create function pictor_notify_image_change() returns trigger language plpgsql as $$
+    declare changed images%rowtype := case when tg_op = 'DELETE' then old else new end;
+    begin
+      perform pg_notify('pictor_changes', 'i:' || changed.account_id || ':' || changed.id);
+      return null;
+    end $$`.execute(db);
+  await sql`
+    create function pictor_notify_account_change() returns trigger language plpgsql as $$
+    declare data jsonb := to_jsonb(case when tg_op = 'DELETE' then old else new end);
+    begin
+      perform pg_notify('pictor_changes', 'a:' || coalesce(data->>'account_id', data->>'id'));
+      return null;
+    end $$`.execute(db);
+  await sql`create trigger images_changed after insert or update or delete on images
+    for each row execute function pictor_notify_image_change()`.execute(db);
+  for (const table of ['variants', 'signing_keys']) {
+    await sql`create trigger ${sql.raw(`${table}_changed`)} after insert or update or delete on ${sql.raw(table)}
+      for each row execute function pictor_notify_account_change()`.execute(db);
+  }
+  await sql`create trigger accounts_changed after update of hash, flexible_variants, browser_ttl on accounts
+    for each row execute function pictor_notify_account_change()`.execute(db);
 }
 
 class StaticMigrationProvider implements MigrationProvider {

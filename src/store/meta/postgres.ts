@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, type RawBuilder, type SqlBool, sql } from 'kys
 import pg from 'pg';
 import { isStrictNumber } from '../../domain/meta-filter.js';
 import type { MetaFilter, MetaFilterOperator } from '../../domain/model.js';
+import { Generations } from './generations.js';
 import { KyselyMetaStore } from './kysely-store.js';
 import { type DialectName, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
@@ -76,6 +77,101 @@ function metaMatches(filter: MetaFilter): RawBuilder<SqlBool> {
   return sql<SqlBool>`(${sql.join([...steps, sql`(${anyValue})`], sql` and `)})`;
 }
 
+const CHANNEL = 'pictor_changes';
+const RECONNECT_MS = [250, 1000, 5000];
+
+/**
+ * Listens on one dedicated connection for the changes other processes announce (see migration 0003)
+ * and bumps the matching generation. While the connection is down the generations vouch for nothing,
+ * so no node serves a memo of something it could not hear change.
+ */
+class ChangeFeed {
+  private client: pg.Client | undefined;
+  private listening = false;
+  private closed = false;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly generations: Generations,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (message) => this.apply(message.payload ?? ''));
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    this.client = client;
+    try {
+      await client.connect();
+      await client.query(`listen ${CHANNEL}`);
+      this.listening = true;
+      this.failures = 0;
+      this.generations.setTrusted(true);
+    } catch {
+      this.lost(client);
+    }
+  }
+
+  private queued: Promise<void> | undefined;
+
+  /**
+   * Resolves once every change committed before the call has been applied. PostgreSQL sends a listening
+   * session its notifications in commit order and ahead of any later query's result, so a trivial query
+   * on the listening connection is the barrier. Callers in the same turn of the event loop share one.
+   */
+  settled(): Promise<void> {
+    const client = this.client;
+    if (!client || !this.listening) return Promise.resolve();
+    if (!this.queued) {
+      this.queued = new Promise<void>((resolve) => {
+        setImmediate(() => {
+          // Later callers need a query sent after they asked: they start the next one.
+          this.queued = undefined;
+          client.query('select 1').then(
+            () => resolve(),
+            () => resolve(),
+          );
+        });
+      });
+    }
+    return this.queued;
+  }
+
+  private apply(payload: string): void {
+    if (payload.startsWith('i:')) {
+      const separator = payload.indexOf(':', 2);
+      this.generations.bumpImage(payload.slice(2, separator), payload.slice(separator + 1));
+    } else if (payload.startsWith('a:')) {
+      this.generations.bumpAccount(payload.slice(2));
+    } else {
+      this.generations.bumpAll();
+    }
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.listening = false;
+    this.generations.setTrusted(false);
+    client.end().catch(() => undefined);
+    if (this.closed) return;
+    const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)] ?? 5000;
+    this.failures += 1;
+    this.retry = setTimeout(() => void this.start(), delay);
+    this.retry.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}
+
 export async function openPostgresMetaStore(options: PostgresOptions): Promise<KyselyMetaStore> {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -95,9 +191,14 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
     await db.destroy();
     throw error;
   }
+  const generations = new Generations({ sharedByProcesses: true });
+  const feed = new ChangeFeed(options.url, generations);
+  await feed.start();
   return new KyselyMetaStore(db, {
     isUniqueViolation,
     metaMatches,
+    close: () => feed.close(),
+    settled: () => feed.settled(),
     lockAccount: async (trx, accountId) => {
       await trx.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
     },
@@ -111,6 +212,5 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
           await sql`select pg_advisory_unlock(hashtext(${`pictor:${name}`}))`.execute(connection);
         }
       }),
-    sharedByProcesses: true,
-  });
+  }, generations);
 }
