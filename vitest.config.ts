@@ -15,6 +15,25 @@ const POSTGRES_SUITES = [
   'test/postgres.test.ts',
 ];
 
+/** The suites that run with PostgreSQL metadata and S3 objects together (the scale-out layout). */
+const S3_SUITES = [
+  'test/images-api.test.ts',
+  'test/sdk-conformance.test.ts',
+  'test/delivery.test.ts',
+  'test/direct-upload.test.ts',
+  'test/postgres.test.ts',
+  'test/storage-contract.test.ts',
+];
+
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => fs.existsSync(`${dir}/${program}`));
+}
+
+/** An S3 engine is given (PICTOR_TEST_S3_ENDPOINT) or OpenStack Swift is installed to start one. */
+function s3Available(): boolean {
+  return Boolean(process.env.PICTOR_TEST_S3_ENDPOINT) || (onPath('swift-proxy-server') && onPath('memcached'));
+}
+
 /** PostgreSQL is given (PICTOR_TEST_DATABASE_URL) or can be started here (its server binaries are installed). */
 function postgresAvailable(): boolean {
   if (process.env.PICTOR_TEST_DATABASE_URL) return true;
@@ -38,7 +57,7 @@ export default defineConfig({
           ...common,
           name: 'embedded',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/postgres.test.ts', 'test/postgres-unavailable.test.ts'],
+          exclude: ['test/postgres.test.ts', 'test/postgres-unavailable.test.ts', 'test/s3-unavailable.test.ts'],
         },
       },
       postgresAvailable()
@@ -52,6 +71,17 @@ export default defineConfig({
             },
           }
         : { test: { ...common, name: 'postgres', include: ['test/postgres-unavailable.test.ts'] } },
+      postgresAvailable() && s3Available()
+        ? {
+            test: {
+              ...common,
+              name: 's3',
+              include: S3_SUITES,
+              env: { PICTOR_TEST_META: 'postgres', PICTOR_TEST_STORAGE: 's3' },
+              globalSetup: ['test/setup/postgres-global.ts', 'test/setup/s3-global.ts'],
+            },
+          }
+        : { test: { ...common, name: 's3', include: ['test/s3-unavailable.test.ts'] } },
     ],
   },
 });

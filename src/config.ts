@@ -30,6 +30,22 @@ export interface Config {
   uploadQueueWaitMs: number;
   /** PostgreSQL for metadata (`PICTOR_DATABASE_URL`); undefined = SQLite in the data dir. */
   database: DatabaseSettings | undefined;
+  /** S3 for originals and renders (`PICTOR_STORAGE_URL`); undefined = local disk in the data dir. */
+  storage: StorageSettings | undefined;
+}
+
+/** Originals and renders in an S3-compatible bucket (`PICTOR_STORAGE_URL=s3://bucket/prefix`). */
+export interface StorageSettings {
+  bucket: string;
+  /** Key prefix, empty or ending in `/`. */
+  prefix: string;
+  /** AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL): a self-hosted engine, addressed path-style. */
+  endpoint: string | undefined;
+  region: string;
+  /** From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; otherwise the SDK's default chain (roles, profiles). */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /** Renders older than this are deleted by the sweep (a shared bucket cannot be bounded by one node's LRU). */
+  renderTtlSeconds: number;
 }
 
 export interface DatabaseSettings {
@@ -208,6 +224,34 @@ function readDatabase(env: Env): DatabaseSettings | undefined {
   return { url: raw, poolSize: readInteger(env, 'PICTOR_DATABASE_POOL', 10, 1, 1000), migrate: migrate === 'auto' };
 }
 
+function readStorage(env: Env): StorageSettings | undefined {
+  const raw = env.PICTOR_STORAGE_URL;
+  if (raw === undefined || raw === '') return undefined;
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
+  if (!match?.[1]) throw new ConfigError('PICTOR_STORAGE_URL', `must be s3://bucket or s3://bucket/prefix, got "${raw}"`);
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new ConfigError('AWS_ENDPOINT_URL_S3', `must be an http(s) URL, got "${endpoint}"`);
+  }
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new ConfigError(accessKeyId === undefined ? 'AWS_ACCESS_KEY_ID' : 'AWS_SECRET_ACCESS_KEY', 'must be set together with its pair');
+  }
+  return {
+    bucket: match[1],
+    prefix: prefix === '' ? '' : `${prefix}/`,
+    endpoint,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    credentials:
+      accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }) }
+        : undefined,
+    renderTtlSeconds: readInteger(env, 'PICTOR_RENDER_TTL', 30 * 86_400, 60, 10 * 365 * 86_400),
+  };
+}
+
 function readTransport(env: Env): TransportSettings {
   const settings: TransportSettings = {
     headersTimeoutMs: readInteger(env, 'PICTOR_HEADERS_TIMEOUT_MS', 20_000, 1000, 3_600_000),
@@ -272,5 +316,6 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadsInProgress: readInteger(env, 'PICTOR_MAX_UPLOADS_IN_PROGRESS', 32, 1, 100_000),
     uploadQueueWaitMs: readInteger(env, 'PICTOR_UPLOAD_QUEUE_WAIT_MS', 15_000, 1, 600_000),
     database: readDatabase(env),
+    storage: readStorage(env),
   };
 }

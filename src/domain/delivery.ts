@@ -265,7 +265,9 @@ export class DeliveryService {
     }
     const bytes = await this.admitted(delivery);
     this.memory.set(delivery.cacheKey, bytes);
-    await this.renders.put(delivery.cacheKey, bytes);
+    // Off the response path: the answer never waits for the render cache (a PUT to S3 can take a while).
+    // A failed write only means the next node renders again.
+    this.renders.put(delivery.cacheKey, bytes).catch(() => undefined);
     return bytes;
   }
 

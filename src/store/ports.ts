@@ -141,6 +141,12 @@ export interface AccountWrites {
   deleteSigningKey(name: string): Promise<boolean>;
 }
 
+export interface StoredBlob {
+  key: string;
+  /** Unix milliseconds. */
+  modifiedAt: number;
+}
+
 export interface BlobInfo {
   size: number;
 }
@@ -151,8 +157,8 @@ export interface BlobStore {
   /** Streams the bytes, or undefined if there is no such blob. */
   get(key: string): Promise<{ stream: Readable; info: BlobInfo } | undefined>;
   delete(key: string): Promise<void>;
-  /** Every key stored (for orphan sweeps). */
-  list(): AsyncIterable<string>;
+  /** Every blob stored, with when it was written (for orphan sweeps). */
+  list(): AsyncIterable<StoredBlob>;
   close(): Promise<void>;
 }
 
@@ -160,5 +166,7 @@ export interface BlobStore {
 export interface RenderCacheStore {
   get(key: string): Promise<Buffer | undefined>;
   put(key: string, bytes: Buffer): Promise<void>;
+  /** Deletes renders written before `writtenBefore` (stores bounded otherwise answer 0). */
+  sweep(writtenBefore: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
 import { META_ON_POSTGRES, createTestDatabase } from './postgres.js';
+import { STORAGE_ON_S3, createTestBucket, s3Env } from './s3.js';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/images');
 
@@ -34,6 +35,17 @@ let counter = 0;
 
 /** One database per data dir in a PostgreSQL run; the throwaway cluster goes with its files afterwards. */
 const databases = new Map<string, string>();
+/** Likewise one bucket per data dir in an S3 run. */
+const buckets = new Map<string, Record<string, string>>();
+
+async function bucketFor(dataDir: string): Promise<Record<string, string>> {
+  let env = buckets.get(dataDir);
+  if (env === undefined) {
+    env = s3Env(await createTestBucket());
+    buckets.set(dataDir, env);
+  }
+  return env;
+}
 
 async function databaseFor(dataDir: string): Promise<string> {
   let url = databases.get(dataDir);
@@ -62,6 +74,7 @@ export async function startTestServer(
   const token = env.PICTOR_BOOTSTRAP_TOKEN ?? `test-token-${accountId}`;
   // In a PostgreSQL run every data dir gets a database of its own (a restart on the data dir finds it again).
   const databaseUrl = env.PICTOR_DATABASE_URL ?? (META_ON_POSTGRES ? await databaseFor(dataDir) : undefined);
+  const storageEnv = env.PICTOR_STORAGE_URL === undefined && STORAGE_ON_S3 ? await bucketFor(dataDir) : {};
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
@@ -69,6 +82,7 @@ export async function startTestServer(
     PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId,
     PICTOR_BOOTSTRAP_TOKEN: token,
     ...(databaseUrl !== undefined && { PICTOR_DATABASE_URL: databaseUrl }),
+    ...storageEnv,
     ...env,
     PICTOR_DATA_DIR: dataDir,
   });
@@ -81,7 +95,7 @@ export async function startTestServer(
     token,
     imagesUrl: `${server.url}/client/v4/accounts/${accountId}/images`,
     auth: { authorization: `Bearer ${token}` },
-    storeEnv: { PICTOR_DATA_DIR: dataDir, ...(databaseUrl !== undefined && { PICTOR_DATABASE_URL: databaseUrl }) },
+    storeEnv: { PICTOR_DATA_DIR: dataDir, ...(databaseUrl !== undefined && { PICTOR_DATABASE_URL: databaseUrl }), ...storageEnv },
     async stop() {
       await server.close();
     },

