@@ -32,6 +32,8 @@ export interface Config {
   database: DatabaseSettings | undefined;
   /** S3 for originals and renders (`PICTOR_STORAGE_URL`); undefined = local disk in the data dir. */
   storage: StorageSettings | undefined;
+  /** Originals younger than this are never taken for orphans (an upload may be in flight on another node). */
+  orphanGraceSeconds: number;
 }
 
 /** Originals and renders in an S3-compatible bucket (`PICTOR_STORAGE_URL=s3://bucket/prefix`). */
@@ -317,5 +319,6 @@ export function loadConfig(env: Env = process.env): Config {
     uploadQueueWaitMs: readInteger(env, 'PICTOR_UPLOAD_QUEUE_WAIT_MS', 15_000, 1, 600_000),
     database: readDatabase(env),
     storage: readStorage(env),
+    orphanGraceSeconds: readInteger(env, 'PICTOR_GC_GRACE_SECONDS', 3600, 60, 30 * 86_400),
   };
 }

@@ -13,6 +13,7 @@ import { AccountSettingsService } from './domain/account-settings.js';
 import { DeliveryService } from './domain/delivery.js';
 import { DirectUploadService } from './domain/direct-uploads.js';
 import { ImageService } from './domain/images.js';
+import { GarbageCollector } from './domain/garbage-collector.js';
 import { sweepOrphanBlobs } from './domain/maintenance.js';
 import { PublicUrls } from './domain/public-urls.js';
 import { SigningKeyService } from './domain/signing-keys.js';
@@ -25,6 +26,8 @@ import { isEmbedded, openStores } from './store/open.js';
 
 /** How often expired direct-upload drafts are removed. */
 const DRAFT_SWEEP_INTERVAL_MS = 60_000;
+/** How often orphan originals and expired renders are collected. */
+const GC_INTERVAL_MS = 3_600_000;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -114,16 +117,34 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
 
+  const garbage = new GarbageCollector(stores.meta, stores.blobs, stores.renders, {
+    orphanGraceMs: config.orphanGraceSeconds * 1000,
+    renderTtlMs: config.storage ? config.storage.renderTtlSeconds * 1000 : undefined,
+    now,
+  });
   // Drafts that expired while the server was down go before it answers anything.
   await directUploads.sweep();
   const sweepDrafts = (): void => {
-    directUploads.sweep().catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
+    // One node at a time: the others skip the round.
+    stores.meta.tryRunExclusive('drafts', () => directUploads.sweep()).catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
+  };
+  const collect = (): void => {
+    garbage
+      .collect()
+      .then((done) => {
+        if (done && (done.orphans > 0 || done.renders > 0)) app.log.info(done, 'garbage collected');
+      })
+      .catch((error: unknown) => app.log.error({ err: error }, 'garbage collection failed'));
   };
   const sweeper = setInterval(sweepDrafts, DRAFT_SWEEP_INTERVAL_MS);
   sweeper.unref();
+  // The embedded server swept everything at start; shared stores are collected hourly by one node.
+  const collector = setInterval(collect, GC_INTERVAL_MS);
+  collector.unref();
 
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
+    clearInterval(collector);
     await fetcher.close();
     await svgWorkers.close();
     await stores.close();

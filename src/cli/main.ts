@@ -7,7 +7,8 @@ import { type Config, ConfigError, loadConfig } from '../config.js';
 import { AccountService, PERMISSIONS, parsePermission } from '../domain/accounts.js';
 import { PictorError } from '../errors.js';
 import { startServer } from '../server.js';
-import { openMetaStore } from '../store/open.js';
+import { GarbageCollector } from '../domain/garbage-collector.js';
+import { openMetaStore, openStores } from '../store/open.js';
 
 function config(): Config {
   return loadConfig();
@@ -20,6 +21,35 @@ async function withAccounts<T>(work: (accounts: AccountService) => Promise<T>): 
     return await work(new AccountService(store));
   } finally {
     await store.close();
+  }
+}
+
+/** `pictor migrate`: brings the database schema up to date and exits (what a start with PICTOR_MIGRATE=auto does). */
+async function migrate(): Promise<void> {
+  const settings = config();
+  const database = settings.database ? { ...settings.database, migrate: true } : undefined;
+  const store = await openMetaStore({ ...settings, database });
+  await store.close();
+  process.stdout.write('migrations: up to date\n');
+}
+
+/** `pictor gc`: removes originals no row references (older than the grace period) and expired renders. */
+async function gc(options: { grace?: string }): Promise<void> {
+  const settings = config();
+  const graceSeconds = options.grace === undefined ? settings.orphanGraceSeconds : Number(options.grace);
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0) throw new ConfigError('--grace', 'must be a whole number of seconds');
+  const stores = await openStores(settings);
+  try {
+    const collector = new GarbageCollector(stores.meta, stores.blobs, stores.renders, {
+      orphanGraceMs: graceSeconds * 1000,
+      renderTtlMs: settings.storage ? settings.storage.renderTtlSeconds * 1000 : undefined,
+      now: Date.now,
+    });
+    const done = await collector.collect();
+    if (!done) process.stdout.write('another node is collecting right now; nothing done\n');
+    else process.stdout.write(`removed ${done.orphans} orphan original(s) and ${done.renders} expired render(s)\n`);
+  } finally {
+    await stores.close();
   }
 }
 
@@ -63,6 +93,12 @@ export function buildCli(): Command {
   const program = new Command('pictor').description('Self-hosted Cloudflare Images-compatible image server');
 
   program.command('serve').description('run the HTTP server').action(serve);
+  program.command('migrate').description('bring the database schema up to date, then exit').action(migrate);
+  program
+    .command('gc')
+    .description('remove originals no image references (older than the grace period) and expired renders')
+    .option('--grace <seconds>', 'leave originals younger than this (default PICTOR_GC_GRACE_SECONDS, 3600)')
+    .action(gc);
 
   const account = program.command('account').description('manage accounts');
   account

@@ -99,6 +99,8 @@ export interface MetaStore {
    * For start-up steps that must happen once however many nodes start together.
    */
   runExclusive<T>(name: string, work: () => Promise<T>): Promise<T>;
+  /** Like runExclusive, but when another process holds `name` it returns `undefined` at once instead of waiting. */
+  tryRunExclusive<T>(name: string, work: () => Promise<T>): Promise<T | undefined>;
 
   // Variants
   listVariants(accountId: string): Promise<Variant[]>;

@@ -32,8 +32,8 @@ export interface DialectQuirks {
   close?(): Promise<void>;
   /** See MetaStore.settled; absent where this process is the only writer. */
   settled?(): Promise<void>;
-  /** Runs `work` holding a lock named `name` across every process of the database. */
-  runExclusive<T>(db: Kysely<Database>, name: string, work: () => Promise<T>): Promise<T>;
+  /** Runs `work` holding a lock named `name` across every process of the database (`wait`: or give up at once). */
+  runExclusive<T>(db: Kysely<Database>, name: string, wait: boolean, work: () => Promise<T>): Promise<T | undefined>;
   /** A boolean SQL expression: the `images.meta` column matches the filter. */
   metaMatches(filter: MetaFilter): Expression<SqlBool>;
 }
@@ -609,8 +609,12 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
-  runExclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
-    return this.quirks.runExclusive(this.db, name, work);
+  async runExclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return (await this.quirks.runExclusive(this.db, name, true, work)) as T;
+  }
+
+  tryRunExclusive<T>(name: string, work: () => Promise<T>): Promise<T | undefined> {
+    return this.quirks.runExclusive(this.db, name, false, work);
   }
 
   async withAccountLocked<T>(accountId: string, work: (account: AccountWrites) => Promise<T>): Promise<T> {

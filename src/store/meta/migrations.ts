@@ -185,7 +185,47 @@ class StaticMigrationProvider implements MigrationProvider {
  * Brings the schema up to date; throws with the failing migration's error. On PostgreSQL Kysely's
  * migrator holds an advisory lock, so nodes starting together on an empty database migrate once.
  */
+/**
+ * The schema's major version. Within a major version migrations only add (tables, columns, indexes,
+ * triggers), so a node that finds migrations it does not know, all of its own major, can run on the
+ * schema as it is. A migration that changes or removes anything starts a new major and is named
+ * `<major>.<NNNN>_<what>` (names without a dot belong to major 1); older nodes refuse to start on it.
+ */
+const SCHEMA_MAJOR = 1;
+
+function majorOf(migrationName: string): number {
+  const dot = /^(\d+)\./.exec(migrationName);
+  return dot?.[1] ? Number(dot[1]) : 1;
+}
+
+/** Names of the migrations the database has run, or none when it has no migration table yet. */
+async function executedMigrations(db: Kysely<unknown>): Promise<string[]> {
+  const tables = await db.introspection.getTables();
+  if (!tables.some((table) => table.name === 'pictor_migrations')) return [];
+  const { rows } = await sql<{ name: string }>`select name from pictor_migrations`.execute(db);
+  return rows.map((row) => row.name);
+}
+
+/**
+ * Checks that this node can run on the database's schema: true when it may migrate, false when a newer
+ * node of the same major already went further (additive: run as is); throws for a newer major.
+ */
+export async function checkSchema(db: Kysely<unknown>, dialect: DialectName): Promise<boolean> {
+  const known = new Set(Object.keys(migrationsFor(dialect)));
+  const unknown = (await executedMigrations(db)).filter((name) => !known.has(name));
+  const breaking = unknown.filter((name) => majorOf(name) !== SCHEMA_MAJOR);
+  if (breaking.length > 0) {
+    throw new Error(
+      `The database schema was migrated by a newer Pictor (${breaking.join(', ')}, schema major ${majorOf(breaking[0] as string)}); ` +
+        `this node knows schema major ${SCHEMA_MAJOR}: upgrade it`,
+    );
+  }
+  return unknown.length === 0;
+}
+
 export async function migrateToLatest(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
+  // A newer node of the same major migrated further: its migrations only add, so this node runs as is.
+  if (!(await checkSchema(db, dialect))) return;
   const migrator = new Migrator({
     db,
     provider: new StaticMigrationProvider(dialect),

@@ -9,7 +9,7 @@ import { isStrictNumber } from '../../domain/meta-filter.js';
 import type { MetaFilter, MetaFilterOperator } from '../../domain/model.js';
 import { Generations } from './generations.js';
 import { KyselyMetaStore } from './kysely-store.js';
-import { type DialectName, migrateToLatest } from './migrations.js';
+import { type DialectName, checkSchema, migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 
 export interface PostgresOptions {
@@ -187,6 +187,7 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
     await sql`select 1`.execute(db);
     const dialect: DialectName = 'postgres';
     if (options.migrate) await migrateToLatest(db as Kysely<unknown>, dialect);
+    else await checkSchema(db as Kysely<unknown>, dialect);
   } catch (error) {
     await db.destroy();
     throw error;
@@ -202,14 +203,20 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
     lockAccount: async (trx, accountId) => {
       await trx.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
     },
-    runExclusive: (database, name, work) =>
+    runExclusive: (database, name, wait, work) =>
       // A session-level advisory lock on one pooled connection; `work` uses other connections of the pool.
       database.connection().execute(async (connection) => {
-        await sql`select pg_advisory_lock(hashtext(${`pictor:${name}`}))`.execute(connection);
+        const key = `pictor:${name}`;
+        if (wait) {
+          await sql`select pg_advisory_lock(hashtext(${key}))`.execute(connection);
+        } else {
+          const { rows } = await sql<{ taken: boolean }>`select pg_try_advisory_lock(hashtext(${key})) as taken`.execute(connection);
+          if (!rows[0]?.taken) return undefined;
+        }
         try {
           return await work();
         } finally {
-          await sql`select pg_advisory_unlock(hashtext(${`pictor:${name}`}))`.execute(connection);
+          await sql`select pg_advisory_unlock(hashtext(${key}))`.execute(connection);
         }
       }),
   }, generations);

@@ -36,7 +36,7 @@ export async function openSqliteMetaStore(dataDir: string): Promise<KyselyMetaSt
     // One connection: Kysely runs SQLite transactions one at a time, so they are already serial.
     lockAccount: async () => undefined,
     // The data-dir lock makes this process the store's only server.
-    runExclusive: (_db, _name, work) => work(),
+    runExclusive: (_db, _name, _wait, work) => work(),
     metaMatches: (filter) => sql<boolean>`${sql.raw(META_MATCH_FUNCTION)}(images.meta, ${JSON.stringify(filter)}) = 1`,
   });
 }
