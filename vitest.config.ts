@@ -23,6 +23,8 @@ const S3_SUITES = [
   'test/direct-upload.test.ts',
   'test/postgres.test.ts',
   'test/storage-contract.test.ts',
+  'test/multi-node.test.ts',
+  'test/migrate-storage.test.ts',
 ];
 
 function onPath(program: string): boolean {
@@ -57,7 +59,7 @@ export default defineConfig({
           ...common,
           name: 'embedded',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/postgres.test.ts', 'test/postgres-unavailable.test.ts', 'test/s3-unavailable.test.ts'],
+          exclude: ['test/postgres.test.ts', 'test/multi-node.test.ts', 'test/migrate-storage.test.ts', 'test/postgres-unavailable.test.ts', 'test/s3-unavailable.test.ts'],
         },
       },
       postgresAvailable()

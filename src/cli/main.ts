@@ -7,7 +7,14 @@ import { type Config, ConfigError, loadConfig } from '../config.js';
 import { AccountService, PERMISSIONS, parsePermission } from '../domain/accounts.js';
 import { PictorError } from '../errors.js';
 import { startServer } from '../server.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { GarbageCollector } from '../domain/garbage-collector.js';
+import { type MigrationProgress, StorageMigration } from '../domain/storage-migration.js';
+import { FsBlobStore } from '../store/blob/fs.js';
+import { openSqliteMetaStore } from '../store/meta/sqlite.js';
+import { dataDirOwner } from '../store/data-dir-lock.js';
 import { openMetaStore, openStores } from '../store/open.js';
 
 function config(): Config {
@@ -53,6 +60,65 @@ async function gc(options: { grace?: string }): Promise<void> {
   }
 }
 
+/** One line redrawn in place on a terminal, a line per step elsewhere (logs). */
+function progressBar(): (progress: MigrationProgress) => void {
+  let lastLine = 0;
+  return (progress) => {
+    const done = progress.imagesCopied + progress.imagesSkipped;
+    const total = Math.max(1, progress.imagesTotal);
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${progress.imagesTotal} images (${progress.imagesCopied} copied, ${progress.imagesSkipped} already there)`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+    else if (done === progress.imagesTotal || Date.now() - lastLine > 2000) {
+      lastLine = Date.now();
+      process.stderr.write(`${text}\n`);
+    }
+  };
+}
+
+/**
+ * `pictor migrate-storage --from DIR`: copies the embedded install in DIR into the configured
+ * PostgreSQL (PICTOR_DATABASE_URL) and/or S3 (PICTOR_STORAGE_URL). The source is only read: its
+ * database file is copied to a temporary directory and opened there.
+ */
+async function migrateStorage(options: { from: string }): Promise<void> {
+  const settings = config();
+  if (!settings.database && !settings.storage) {
+    throw new ConfigError('PICTOR_DATABASE_URL', 'and/or PICTOR_STORAGE_URL must name the stores to copy into');
+  }
+  const from = path.resolve(options.from);
+  const database = path.join(from, 'pictor.sqlite');
+  if (!fs.existsSync(database)) throw new ConfigError('--from', `must be a Pictor data directory (no ${database})`);
+  const owner = dataDirOwner(from);
+  if (owner !== undefined) throw new ConfigError('--from', `is in use by a running Pictor server (pid ${owner}): stop it first`);
+  if (path.resolve(settings.dataDir) === from && !settings.database) {
+    throw new ConfigError('PICTOR_DATA_DIR', 'must not be the source directory when the metadata stays in SQLite');
+  }
+  const snapshot = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-migrate-'));
+  for (const suffix of ['', '-wal']) {
+    if (fs.existsSync(database + suffix)) fs.copyFileSync(database + suffix, path.join(snapshot, `pictor.sqlite${suffix}`));
+  }
+  const sourceMeta = await openSqliteMetaStore(snapshot);
+  const target = await openStores(settings);
+  try {
+    const migration = new StorageMigration(
+      { meta: sourceMeta, blobs: FsBlobStore.openForReading(path.join(from, 'originals')) },
+      { meta: target.meta, blobs: target.blobs },
+      progressBar(),
+    );
+    const done = await migration.run();
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    process.stdout.write(
+      `copied ${done.imagesCopied} image(s), ${done.imagesSkipped} already there, ${done.accounts} account(s); every original verified by sha256\n`,
+    );
+  } finally {
+    await target.close();
+    await sourceMeta.close();
+    fs.rmSync(snapshot, { recursive: true, force: true });
+  }
+}
+
 async function serve(): Promise<void> {
   const server = await startServer(config());
   if (server.firstRun) {
@@ -94,6 +160,11 @@ export function buildCli(): Command {
 
   program.command('serve').description('run the HTTP server').action(serve);
   program.command('migrate').description('bring the database schema up to date, then exit').action(migrate);
+  program
+    .command('migrate-storage')
+    .description('copy an embedded install (SQLite + disk) into the configured PostgreSQL and/or S3 (resumable)')
+    .requiredOption('--from <dir>', 'the embedded data directory to copy (only read)')
+    .action(migrateStorage);
   program
     .command('gc')
     .description('remove originals no image references (older than the grace period) and expired renders')

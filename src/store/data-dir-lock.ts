@@ -25,6 +25,16 @@ function processAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
+/** The pid of a live server holding the data dir, if any (checked without taking the lock). */
+export function dataDirOwner(dataDir: string): number | undefined {
+  try {
+    const owner = Number(fs.readFileSync(path.join(dataDir, 'pictor.pid'), 'utf8').trim());
+    return Number.isInteger(owner) && owner > 0 && processAlive(owner) ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function acquireDataDirLock(dataDir: string): () => void {
   fs.mkdirSync(dataDir, { recursive: true });
   const lockPath = path.join(dataDir, 'pictor.pid');

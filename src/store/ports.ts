@@ -44,6 +44,8 @@ export interface MetaStore {
     secretHash: string,
   ): Promise<{ credential: Credential; secretHash: string } | undefined>;
   listCredentials(accountId?: string): Promise<Credential[]>;
+  /** Credentials with their secret hashes, for copying an install to other stores (`pictor migrate-storage`). */
+  exportCredentials(accountId: string): Promise<Array<{ credential: Credential; secretHash: string }>>;
   /** Marks a credential revoked; false if no live credential has that id. */
   revokeCredential(credentialId: string, now: number): Promise<boolean>;
 

@@ -224,6 +224,11 @@ export class KyselyMetaStore implements MetaStore {
     return row && { credential: toCredential(row), secretHash: row.secret_hash };
   }
 
+  async exportCredentials(accountId: string): Promise<Array<{ credential: Credential; secretHash: string }>> {
+    const rows = await this.db.selectFrom('credentials').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => ({ credential: toCredential(row), secretHash: row.secret_hash }));
+  }
+
   async listCredentials(accountId?: string): Promise<Credential[]> {
     let query = this.db.selectFrom('credentials').selectAll().orderBy('created_at').orderBy('id');
     if (accountId !== undefined) query = query.where('account_id', '=', accountId);
