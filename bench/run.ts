@@ -21,15 +21,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { type Insertable, Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import sharp from 'sharp';
 import { Agent } from 'undici';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import type { Database, ImagesTable } from '../src/store/meta/schema.js';
+import type { Database } from '../src/store/meta/schema.js';
+import { seedImages } from './seed.js';
 import { startBaselineUploadServer } from './baseline-upload.js';
 import { benchDelivery } from './delivery.js';
 import { benchHostileMix } from './hostile.js';
+import { benchScaleOut } from './scale-out.js';
 import { type HttpCall, type LoadResult, kb, ms, multipartBody, percentile, printTable, ratio, runLoad, timedCall } from './lib.js';
 
 const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
@@ -45,7 +47,8 @@ const IMAGES = envInt('BENCH_IMAGES', 100_000);
 const DELIVERY_SECONDS = envInt('BENCH_DELIVERY_SECONDS', 8);
 const RENDER_CONCURRENCY = envInt('BENCH_RENDER_CONCURRENCY', 4);
 const HOSTILE_SECONDS = envInt('BENCH_HOSTILE_SECONDS', 10);
-/** `npm run bench -- hostile` runs only the hostile mix. */
+const SCALE_SECONDS = envInt('BENCH_SCALE_SECONDS', 6);
+/** `npm run bench -- hostile` runs only the hostile mix; `-- scaleout` only the PostgreSQL + S3 comparison. */
 const ONLY = process.argv[2];
 const V2_WALK_PAGES = 50;
 const V1_PAGES = 50;
@@ -187,45 +190,14 @@ async function benchUploads(bodies: UploadBody[]): Promise<UploadRow[]> {
 // (b) lists
 
 /** Inserts `count` live images for the account straight into the SQLite file, in one transaction. */
-async function seedImages(dataDir: string, count: number): Promise<number> {
+async function seedSqlite(dataDir: string, count: number): Promise<number> {
   const started = performance.now();
   const database = new SqliteDatabase(path.join(dataDir, 'pictor.sqlite'));
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = OFF'); // seeding only; the server's own connection keeps FULL
   database.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  const base = Date.UTC(2025, 0, 1);
-  const row = (i: number): Insertable<ImagesTable> => {
-    const hex = randomBytes(16).toString('hex');
-    return {
-      account_id: ACCOUNT_ID,
-      id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
-      filename: `photo-${i}.jpg`,
-      creator: i % 10 === 0 ? `user-${i % 7}` : null,
-      meta: JSON.stringify({ album: `album-${i % 100}`, index: i, tags: ['bench', i % 2 === 0 ? 'even' : 'odd'] }),
-      require_signed: 0,
-      // Two images per second, so the (uploaded_at, id) tie-break is exercised.
-      uploaded_at: base + Math.floor(i / 2) * 1000,
-      draft: 0,
-      blob_key: `${ACCOUNT_ID}/${randomBytes(16).toString('hex')}`,
-      content_type: 'image/jpeg',
-      size: 100_000 + (i % 900_000),
-      sha256: randomBytes(32).toString('hex'),
-      width: 4000,
-      height: 3266,
-      frames: 1,
-      version: 1,
-    };
-  };
-  const BATCH = 500; // 15 columns x 500 rows stays far below SQLite's bound-parameter limit
-  await db.transaction().execute(async (trx) => {
-    for (let start = 0; start < count; start += BATCH) {
-      const rows = Array.from({ length: Math.min(BATCH, count - start) }, (_, k) => row(start + k));
-      await trx.insertInto('images').values(rows).execute();
-    }
-    // The store keeps a live-image count per account (quota and stats read it, not COUNT(*)).
-    await trx.updateTable('accounts').set((eb) => ({ image_count: eb('image_count', '+', count) })).where('id', '=', ACCOUNT_ID).execute();
-  });
+  await seedImages(db, ACCOUNT_ID, count);
   database.pragma('wal_checkpoint(TRUNCATE)');
   await db.destroy();
   return performance.now() - started;
@@ -262,7 +234,7 @@ async function benchLists(upload: UploadBody): Promise<ListBench> {
   const rows: ListRow[] = [];
   const checks: string[] = [];
   try {
-    const seedMs = await seedImages(dataDir, IMAGES);
+    const seedMs = await seedSqlite(dataDir, IMAGES);
     const get = (query: string): Promise<{ status: number; text: string; ms: number }> =>
       timedCall(agent, { method: 'GET', url: `${pictor.imagesUrl}${query}`, headers: AUTH });
     const getOk = async (query: string): Promise<{ text: string; ms: number }> => {
@@ -452,6 +424,11 @@ async function main(): Promise<void> {
   console.log(`fsync of a 4 KB write on the scratch disk: p50 ${ms(await fsyncCost())} ms`);
   if (ONLY === 'hostile') {
     await benchHostileMix(HOSTILE_SECONDS);
+  await benchScaleOut(SCALE_SECONDS, IMAGES);
+    return;
+  }
+  if (ONLY === 'scaleout') {
+    await benchScaleOut(SCALE_SECONDS, IMAGES);
     return;
   }
 
