@@ -13,6 +13,7 @@ const POSTGRES_SUITES = [
   'test/hostile-input.test.ts',
   'test/hostile-traffic.test.ts',
   'test/postgres.test.ts',
+  'test/store-contract.test.ts',
 ];
 
 /** The suites that run with PostgreSQL metadata and S3 objects together (the scale-out layout). */
@@ -23,6 +24,7 @@ const S3_SUITES = [
   'test/direct-upload.test.ts',
   'test/postgres.test.ts',
   'test/storage-contract.test.ts',
+  'test/store-contract.test.ts',
   'test/multi-node.test.ts',
   'test/migrate-storage.test.ts',
 ];

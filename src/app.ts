@@ -12,6 +12,13 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&]sig=)[^&]*/g, '$1[redacted]').replace(/^(\/upload\/[^/]+\/)[^/?]+/, '$1[redacted]');
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Requests being handled right now (see http/transport.ts). */
+    requestsInFlight(): number;
+  }
+}
+
 export interface AppOptions {
   logLevel: string;
   transport: TransportSettings;
@@ -45,7 +52,8 @@ export async function buildApp(
     },
     ...transportServerOptions(options.transport),
   });
-  installTransportGuards(app, options.transport);
+  const inFlight = installTransportGuards(app, options.transport);
+  app.decorate('requestsInFlight', inFlight);
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));

@@ -92,6 +92,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     // A lease outlives the longest body the server accepts, plus time to check and store it.
     leaseMs: config.transport.requestTimeoutMs + 60_000,
   });
+  // Bound once the app (and its logger) exists.
+  let cacheErrors = (_error: unknown, _operation: 'read' | 'write'): void => undefined;
   const app = await buildApp(
     {
       accounts,
@@ -110,12 +112,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         memoryCacheBytes: rendering.memoryCacheBytes,
         maxFlexiblePixels: rendering.maxFlexiblePixels,
         renderTimeoutSeconds: rendering.timeoutSeconds,
+        onCacheError: (error, operation) => cacheErrors(error, operation),
       }),
       now,
     },
     { logLevel: config.logLevel, transport: config.transport },
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
+  cacheErrors = (error, operation) => app.log.warn({ err: error, operation }, 'render cache unavailable; served without it');
 
   const garbage = new GarbageCollector(stores.meta, stores.blobs, stores.renders, {
     orphanGraceMs: config.orphanGraceSeconds * 1000,
@@ -160,10 +164,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
 /**
  * Stops accepting, lets in-flight requests finish, and closes keep-alive connections as they go idle
  * (Fastify closes only those idle at the moment close starts; a client holding one open would
- * otherwise keep the server up until its keep-alive timeout).
+ * otherwise keep the server up until its keep-alive timeout). Node's idle test misses some kept-alive
+ * sockets, so once no request is in progress every remaining connection is closed.
  */
 async function closeGracefully(app: FastifyInstance): Promise<void> {
-  const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
+  const reaper = setInterval(() => {
+    if (app.requestsInFlight() === 0) app.server.closeAllConnections();
+    else app.server.closeIdleConnections();
+  }, 100);
   try {
     await app.close();
   } finally {

@@ -61,6 +61,8 @@ export interface DeliveryOptions {
   maxFlexiblePixels: number;
   /** A render still running after this is abandoned (503). */
   renderTimeoutSeconds: number;
+  /** Told about render-cache reads and writes that failed (each is only a miss or a lost copy). */
+  onCacheError?: (error: unknown, operation: 'read' | 'write') => void;
 }
 
 /** SVG limits at delivery: the document passed the configured ones at upload; lowering them later must not hide it. */
@@ -258,7 +260,10 @@ export class DeliveryService {
   }
 
   private async produce(delivery: Delivery): Promise<Buffer> {
-    const stored = await this.renders.get(delivery.cacheKey);
+    const stored = await this.renders.get(delivery.cacheKey).catch((error: unknown) => {
+      this.options.onCacheError?.(error, 'read');
+      return undefined;
+    });
     if (stored) {
       this.memory.set(delivery.cacheKey, stored);
       return stored;
@@ -267,7 +272,7 @@ export class DeliveryService {
     this.memory.set(delivery.cacheKey, bytes);
     // Off the response path: the answer never waits for the render cache (a PUT to S3 can take a while).
     // A failed write only means the next node renders again.
-    this.renders.put(delivery.cacheKey, bytes).catch(() => undefined);
+    this.renders.put(delivery.cacheKey, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
     return bytes;
   }
 

@@ -86,8 +86,19 @@ function linger(raw: IncomingMessage, settings: TransportSettings): void {
   raw.resume();
 }
 
-/** Installs the body-rate watch and the bounded linger on every route of `app` (call on the root). */
-export function installTransportGuards(app: FastifyInstance, settings: TransportSettings): void {
+/**
+ * Installs the body-rate watch and the bounded linger on every route of `app` (call on the root).
+ * Returns the number of requests in progress (a graceful stop closes every connection once it is 0).
+ */
+export function installTransportGuards(app: FastifyInstance, settings: TransportSettings): () => number {
+  let inFlight = 0;
+  app.addHook('onRequest', async (_request, reply) => {
+    inFlight += 1;
+    // 'close' comes once per response, whether it was sent or the client went away.
+    reply.raw.once('close', () => {
+      inFlight -= 1;
+    });
+  });
   app.addHook('onRequest', async (request, reply) => {
     const raw = request.raw;
     if (raw.complete || !hasBody(raw)) return;
@@ -103,4 +114,5 @@ export function installTransportGuards(app: FastifyInstance, settings: Transport
     const raw = request.raw;
     if (!raw.complete && !raw.destroyed && !raw.socket.destroyed) linger(raw, settings);
   });
+  return () => inFlight;
 }

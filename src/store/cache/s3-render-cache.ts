@@ -1,7 +1,7 @@
 /**
  * Renders in an S3-compatible bucket under `<prefix>renders/<key>`, shared by every node (each keeps
  * its memory LRU in front). Keys name their content, so two nodes writing one key is harmless. A read
- * that fails is a miss: the render is made again. A shared bucket cannot be bounded by one node's LRU,
+ * that fails is a miss for the caller: the render is made again. A shared bucket cannot be bounded by one node's LRU,
  * so renders expire by age (`sweep`, run by one node at a time).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -19,16 +19,13 @@ export class S3RenderCache implements RenderCacheStore {
     this.root = `${prefix}renders/`;
   }
 
+  /** Absent renders are `undefined`; a failing read throws (the caller counts it as a miss and logs it). */
   async get(key: string): Promise<Buffer | undefined> {
-    try {
-      const object = await getObject(this.client, this.bucket, this.root + key);
-      if (!object) return undefined;
-      const chunks: Buffer[] = [];
-      for await (const chunk of object.body) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
-    } catch {
-      return undefined;
-    }
+    const object = await getObject(this.client, this.bucket, this.root + key);
+    if (!object) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   async put(key: string, bytes: Buffer): Promise<void> {
