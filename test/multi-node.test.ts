@@ -3,6 +3,8 @@
  * empty database, as a load balancer would spread clients over them. Runs in the `s3` project only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { startServer } from '../src/server.js';
 import { expectOk, type ImageResult } from './helpers/api.js';
 import { type ChildServer, killAllChildServers, spawnServer } from './helpers/child-server.js';
 import { createTestDatabase } from './helpers/postgres.js';
@@ -13,6 +15,14 @@ interface Node {
   server: ChildServer;
   imagesUrl: string;
 }
+
+describe('start-up checks of the shared stores', () => {
+  it('a bucket that does not exist stops the start with a message naming PICTOR_STORAGE_URL', async () => {
+    const database = await createTestDatabase();
+    const env = { ...s3Env('pictor-no-such-bucket'), PICTOR_DATABASE_URL: database.url, PICTOR_DATA_DIR: tempDir(), PORT: '0' };
+    await expect(startServer(loadConfig(env))).rejects.toThrow(/PICTOR_STORAGE_URL/);
+  });
+});
 
 describe('three processes, one database, one bucket', () => {
   const accountId = randomAccountId();
