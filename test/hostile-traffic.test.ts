@@ -285,25 +285,26 @@ describe('bounded uploads in progress', () => {
 });
 
 describe('huge flexible renders', () => {
-  it('by default a flexible output over 50 MP is refused at once with 403 9413', async () => {
-    const t = await startTestServer();
+  /** A server with flexible variants on and photo-4000w.jpg uploaded; stopped (and its data removed) after `work`. */
+  async function withPhoto(env: Record<string, string>, work: (t: TestServer, photoPath: string) => Promise<void>): Promise<void> {
+    const t = await startTestServer(env);
     try {
       await patchConfig(t, { flexible_variants: true });
-      const photo = await uploadFixture(t, 'photo-4000w.jpg');
-      const res = await deliver(t, `${photo.path}/w=11999,h=8333,fit=squeeze`);
-      await expectDeliveryError(res, 403, 9413);
+      await work(t, (await uploadFixture(t, 'photo-4000w.jpg')).path);
     } finally {
       await stopped(t);
     }
-  });
+  }
 
-  it('with 100 MP allowed, a 77 px render stays fast while four 100 MP renders are in flight', async () => {
-    const t = await startTestServer({ PICTOR_FLEXIBLE_MAX_PIXELS: '100000000', PICTOR_RENDER_TIMEOUT_SECONDS: '6' });
-    try {
-      await patchConfig(t, { flexible_variants: true });
-      const photo = await uploadFixture(t, 'photo-4000w.jpg');
+  it('by default a flexible output over 50 MP is refused at once with 403 9413', () =>
+    withPhoto({}, async (t, photo) => {
+      await expectDeliveryError(await deliver(t, `${photo}/w=11999,h=8333,fit=squeeze`), 403, 9413);
+    }));
+
+  it('with 100 MP allowed, a 77 px render stays fast while four 100 MP renders are in flight', () =>
+    withPhoto({ PICTOR_FLEXIBLE_MAX_PIXELS: '100000000', PICTOR_RENDER_TIMEOUT_SECONDS: '6' }, async (t, photo) => {
       const small = await uploadFixture(t, 'Landscape_1.jpg');
-      const big = [8333, 8332, 8331, 8330].map((h) => deliver(t, `${photo.path}/w=11999,h=${h},fit=squeeze,f=jpeg`));
+      const big = [8333, 8332, 8331, 8330].map((h) => deliver(t, `${photo}/w=11999,h=${h},fit=squeeze,f=jpeg`));
       await sleep(500);
       const started = Date.now();
       const thumb = await deliver(t, `${small.path}/w=77,f=jpeg`);
@@ -318,24 +319,15 @@ describe('huge flexible renders', () => {
       }
       // Only one heavy render runs at a time (2 cores) and two may wait: at least one is refused at once.
       expect(answers.some((r) => r.status === 503)).toBe(true);
-    } finally {
-      await stopped(t);
-    }
-  });
+    }));
 
-  it('a render past PICTOR_RENDER_TIMEOUT_SECONDS is a 503 9523 timeout, not a bad image', async () => {
-    const t = await startTestServer({ PICTOR_FLEXIBLE_MAX_PIXELS: '100000000', PICTOR_RENDER_TIMEOUT_SECONDS: '1' });
-    try {
-      await patchConfig(t, { flexible_variants: true });
-      const photo = await uploadFixture(t, 'photo-4000w.jpg');
-      const res = await deliver(t, `${photo.path}/w=11999,h=8333,fit=squeeze,f=png`);
+  it('a render past PICTOR_RENDER_TIMEOUT_SECONDS is a 503 9523 timeout, not a bad image', () =>
+    withPhoto({ PICTOR_FLEXIBLE_MAX_PIXELS: '100000000', PICTOR_RENDER_TIMEOUT_SECONDS: '1' }, async (t, photo) => {
+      const res = await deliver(t, `${photo}/w=11999,h=8333,fit=squeeze,f=png`);
       const text = await expectDeliveryError(res, 503, 9523);
       expect(text).toMatch(/longer than 1 s/);
       expect(res.headers.get('retry-after')).toBe('1');
-    } finally {
-      await stopped(t);
-    }
-  });
+    }));
 });
 
 describe('keep-alive after an early answer', () => {

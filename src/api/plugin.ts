@@ -2,7 +2,7 @@
  * The account API under `/client/v4`: authentication on every route, Cloudflare's JSON envelope for
  * every answer (including errors and unknown routes), and the image routes.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { AccountService } from '../domain/accounts.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
@@ -33,8 +33,6 @@ function toPictorError(error: FastifyError | PictorError | Error): PictorError |
   return undefined;
 }
 
-const sendError = (reply: FastifyReply, error: PictorError): FastifyReply => sendEnvelopeError(reply, error);
-
 export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Promise<void> {
   // Lenient JSON: an empty body (some clients send one with DELETE) is no body; bad JSON is 5400.
   app.removeContentTypeParser('application/json');
@@ -62,9 +60,9 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
 
   app.setErrorHandler((error: FastifyError | PictorError, request, reply) => {
     const known = toPictorError(error);
-    if (known) return sendError(reply, known);
+    if (known) return sendEnvelopeError(reply, known);
     request.log.error({ err: error }, 'unhandled error');
-    return sendError(reply, new PictorError(5500));
+    return sendEnvelopeError(reply, new PictorError(5500));
   });
 
   // Every other path under /client/v4 (the onRequest hook has authenticated the caller by now).

@@ -11,9 +11,8 @@
  *   connection usable for the next keep-alive request and lets the client read the answer (closing a
  *   socket with unread data makes the kernel send a reset that can destroy the answer in flight).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { FastifyBaseLogger, FastifyHttpOptions, FastifyInstance } from 'fastify';
-import type { Server } from 'node:http';
 import type { TransportSettings } from '../config.js';
 
 /** How often Node looks for requests past their headers or request timeout. */
@@ -92,14 +91,12 @@ function linger(raw: IncomingMessage, settings: TransportSettings): void {
  */
 export function installTransportGuards(app: FastifyInstance, settings: TransportSettings): () => number {
   let inFlight = 0;
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     inFlight += 1;
     // 'close' comes once per response, whether it was sent or the client went away.
     reply.raw.once('close', () => {
       inFlight -= 1;
     });
-  });
-  app.addHook('onRequest', async (request, reply) => {
     const raw = request.raw;
     if (raw.complete || !hasBody(raw)) return;
     const stop = watchBodyRate(raw, settings, request.log);

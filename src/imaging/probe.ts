@@ -10,6 +10,7 @@ import sharp, { type Metadata } from 'sharp';
 import type { UploadLimits } from '../config.js';
 import { PictorError } from '../errors.js';
 import { decodeCost, svgCost } from './cost.js';
+import { pastDeadline } from './render.js';
 import { PoolFullError, type RenderPool } from './render-pool.js';
 import { type SvgLimits, SvgRefusal } from './svg.js';
 import type { SvgWorkers } from './svg-workers.js';
@@ -139,7 +140,7 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
         .raw()
         .toBuffer();
     } catch (error) {
-      if (/timeout/i.test((error as Error).message)) {
+      if (pastDeadline(error)) {
         throw new PictorError(5503, `Checking the image took longer than ${context.timeoutSeconds} s`, { retryAfter: 1 });
       }
       throw unsupported('the image data is truncated or corrupt');

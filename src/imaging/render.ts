@@ -129,6 +129,11 @@ async function encode(
   }
 }
 
+/** sharp's error when a pipeline ran past `.timeout()`. */
+export function pastDeadline(error: unknown): boolean {
+  return /timeout/i.test((error as Error).message);
+}
+
 export async function renderRaster(
   source: RenderSource,
   plan: RenderPlan,
@@ -163,7 +168,7 @@ export async function renderRaster(
     return { bytes, contentType: CONTENT_TYPES[choice.format] };
   } catch (error) {
     // libvips stops a pipeline at its deadline: that is a busy server, not a bad image.
-    if (/timeout/i.test((error as Error).message)) {
+    if (pastDeadline(error)) {
       throw new PictorError(9523, `Rendering took longer than ${timeoutSeconds} s`, { retryAfter: 1 });
     }
     throw new PictorError(9520, 'The image could not be rendered', { cause: error });
