@@ -54,6 +54,7 @@ export async function buildApp(
   });
   const inFlight = installTransportGuards(app, options.transport);
   app.decorate('requestsInFlight', inFlight);
+  app.decorateReply('errorCode', undefined);
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));

@@ -6,6 +6,13 @@ import type { FastifyReply } from 'fastify';
 import { errorHeaders, failure } from '../api/envelope.js';
 import { PictorError } from '../errors.js';
 
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The Pictor error code this reply carries, if it is an error (read by metrics and the request log). */
+    errorCode: number | undefined;
+  }
+}
+
 /** Answers of the upload host are read by browsers on other origins. */
 export const UPLOAD_HOST_CORS = {
   'access-control-allow-origin': '*',
@@ -14,11 +21,13 @@ export const UPLOAD_HOST_CORS = {
 
 /** Cloudflare's JSON envelope (account API and upload host). */
 export function sendEnvelopeError(reply: FastifyReply, error: PictorError, extraHeaders: Record<string, string> = {}): FastifyReply {
+  reply.errorCode = error.code;
   return reply.code(error.status).headers(extraHeaders).headers(errorHeaders(error)).type('application/json').send(failure(error));
 }
 
 /** imagedelivery.net's plain text `ERROR <code>: <message>` with `Cf-Resized: err=<code>`. */
 export function sendDeliveryError(reply: FastifyReply, error: PictorError): FastifyReply {
+  reply.errorCode = error.code;
   reply.code(error.status).header('cf-resized', `err=${error.code}`).header('cache-control', 'no-store');
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply.type('text/plain; charset=utf-8').send(`ERROR ${error.code}: ${error.message}`);
