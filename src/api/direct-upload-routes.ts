@@ -3,95 +3,68 @@
  * URL. The body may be multipart (as the SDK sends it, possibly with no parts at all), JSON, or empty.
  */
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { DirectUploadInput, DirectUploadService } from '../domain/direct-uploads.js';
-import { isPlainObject } from '../domain/metadata.js';
 import { badRequest } from '../errors.js';
-import { success } from './envelope.js';
+import { readSmallBody } from '../http/bodies.js';
+import { success } from '../http/envelope.js';
 import { imageAttributesFromJson, imageFormFields } from './image-routes.js';
-import { isMultipart, parseMultipart } from './multipart.js';
+import { isMultipart, parseMultipart } from '../http/multipart.js';
+import { type AccountParams, type DirectUploadJson, routeSchemas } from '../http/schemas.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
 
-/**
- * Reads a small body. Past `maxBytes` it stops reading without destroying the request, so the answer
- * still reaches the client (the transport guard drains or closes what is left).
- */
-function readText(request: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const stop = (): void => {
-      request.off('data', onData);
-      request.off('end', onEnd);
-      request.off('error', onError);
-      request.pause();
-    };
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        stop();
-        reject(badRequest(`The request body must not exceed ${maxBytes} bytes`));
-      } else {
-        chunks.push(chunk);
-      }
-    };
-    const onEnd = (): void => {
-      stop();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    const onError = (): void => {
-      stop();
-      reject(badRequest('The request body could not be read'));
-    };
-    request.on('data', onData);
-    request.once('end', onEnd);
-    request.once('error', onError);
-  });
-}
-
-function optionalString(body: Record<string, unknown>, name: string): string | undefined {
-  const value = body[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw badRequest(`${name} must be a string`);
-  return value;
-}
-
-function inputFromJson(body: unknown): DirectUploadInput {
-  if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
+function inputFromJson(body: DirectUploadJson): DirectUploadInput {
   const { creator, ...attributes } = imageAttributesFromJson(body);
-  const input: DirectUploadInput = attributes;
-  const id = optionalString(body, 'id');
-  const expiry = optionalString(body, 'expiry');
-  if (id !== undefined) input.id = id;
-  if (typeof creator === 'string') input.creator = creator;
-  if (expiry !== undefined) input.expiry = expiry;
-  return input;
+  return {
+    ...attributes,
+    ...(typeof body.id === 'string' && { id: body.id }),
+    ...(typeof creator === 'string' && { creator }),
+    ...(typeof body.expiry === 'string' && { expiry: body.expiry }),
+  };
 }
 
-async function directUploadInput(request: IncomingMessage, limits: UploadLimits): Promise<DirectUploadInput> {
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+async function directUploadInput(request: FastifyRequest<{ Body: DirectUploadJson | null | undefined }>, limits: UploadLimits): Promise<DirectUploadInput> {
   if (isMultipart(request.headers['content-type'])) {
-    const form = await parseMultipart(request, limits.maxUploadBytes);
+    const form = await parseMultipart(request.raw, limits.maxUploadBytes);
     const { url: _url, ...input } = imageFormFields(form.fields, limits);
     return input;
   }
-  const text = await readText(request, MAX_JSON_BYTES);
-  if (text.trim() === '') return {};
-  try {
-    return inputFromJson(JSON.parse(text));
-  } catch (error) {
-    if (error instanceof SyntaxError) throw badRequest('The request body is not valid JSON');
-    throw error;
-  }
+  if (request.body !== undefined && request.body !== null) return inputFromJson(request.body);
+  if (isJson(request.headers['content-type']) || !hasBody(request.raw)) return {};
+  throw badRequest('The request body must be multipart/form-data or JSON');
 }
 
-/** Registered in the scope without body parsers (see plugin.ts). */
+function isJson(contentType: string | undefined): boolean {
+  return /^application\/json\s*(;|$)/i.test(contentType ?? '');
+}
+
+/**
+ * Registered in the scope without body parsers (see plugin.ts): multipart is streamed by the handler;
+ * JSON, small by nature, is read here up to 64 KiB (past that the answer is 400 at once, and what is left
+ * of the body is drained by the transport guard) and then checked against the route's schema.
+ */
 export function registerDirectUploadRoutes(scope: FastifyInstance, service: DirectUploadService, limits: UploadLimits): void {
-  for (const version of ['v1', 'v2']) {
-    scope.post<{ Params: { account_id: string } }>(
-      `/accounts/:account_id/images/${version}/direct_upload`,
-      async (request) => success(await service.create(request.params.account_id, await directUploadInput(request.raw, limits))),
+  scope.addContentTypeParser('application/json', async (_request: FastifyRequest, payload: IncomingMessage) => {
+    const text = await readSmallBody(payload, MAX_JSON_BYTES);
+    if (text.trim() === '') return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw badRequest('The request body is not valid JSON');
+    }
+  });
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  for (const version of ['v1', 'v2'] as const) {
+    app.post<{ Params: AccountParams; Body: DirectUploadJson | null | undefined }>(`/accounts/:account_id/images/${version}/direct_upload`, { schema: routeSchemas.directUpload(version) }, async (request) =>
+      success(await service.create(request.params.account_id, await directUploadInput(request, limits))),
     );
   }
 }

@@ -2,18 +2,18 @@
  * Routes of `/client/v4/accounts/:account_id/images/...` for images. Each handler turns HTTP into plain
  * values, calls the Images service and wraps the result in Cloudflare's envelope.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { ImageEdit, ImageService, UploadInput } from '../domain/images.js';
 import type { UploadGate } from '../domain/upload-gate.js';
-import { bracketPath, buildBracketMetadata, isPlainObject, parseMetadataJson } from '../domain/metadata.js';
+import { bracketPath, buildBracketMetadata, parseMetadataJson } from '../domain/metadata.js';
 import { parseMetaFilters } from '../domain/meta-filter.js';
 import type { ImageFilter, Metadata, SortOrder } from '../domain/model.js';
 import { badRequest } from '../errors.js';
-import { success } from './envelope.js';
-import { parseMultipart, type ParsedForm } from './multipart.js';
-
-type AccountParams = { account_id: string };
+import { success } from '../http/envelope.js';
+import { AccountParams, ImageEditBody, routeSchemas } from '../http/schemas.js';
+import { parseMultipart, type ParsedForm } from '../http/multipart.js';
 
 const V1_LIST_MAX = 100;
 const V2_LIST_MAX = 10_000;
@@ -69,47 +69,35 @@ export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): Upl
   return { source, ...attributes };
 }
 
-/** The image attributes a JSON body may carry (editing an image, minting a direct upload). */
-export function imageAttributesFromJson(body: Record<string, unknown>): ImageEdit {
-  const attributes: ImageEdit = {};
-  if (body.metadata !== undefined) {
-    if (!isPlainObject(body.metadata)) throw badRequest('metadata must be a JSON object');
-    attributes.metadata = body.metadata;
-  }
-  if (body.requireSignedURLs !== undefined) {
-    if (typeof body.requireSignedURLs !== 'boolean') throw badRequest('requireSignedURLs must be a boolean');
-    attributes.requireSignedUrls = body.requireSignedURLs;
-  }
-  if (body.creator !== undefined) {
-    if (body.creator !== null && typeof body.creator !== 'string') throw badRequest('creator must be a string');
-    attributes.creator = body.creator;
-  }
-  return attributes;
+/** The image attributes a JSON body may carry (editing an image, minting a direct upload), as its schema shaped them. */
+export interface ImageAttributesJson {
+  metadata?: Metadata;
+  requireSignedURLs?: boolean;
+  creator?: string | null;
 }
 
-function parseEdit(body: unknown): ImageEdit {
-  if (body === undefined || body === null) return {};
-  if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
-  return imageAttributesFromJson(body);
+export function imageAttributesFromJson(body: ImageAttributesJson): ImageEdit {
+  return {
+    ...(body.metadata !== undefined && { metadata: body.metadata }),
+    ...(body.requireSignedURLs !== undefined && { requireSignedUrls: body.requireSignedURLs }),
+    ...(body.creator !== undefined && { creator: body.creator }),
+  };
 }
 
+/** The JSON body of an image edit, already shaped by its schema; `null` or no body edits nothing. */
+function editFromBody(body: ImageEditBody | undefined): ImageEdit {
+  return body === undefined || body === null ? {} : imageAttributesFromJson(body);
+}
+
+/** The raw query string, for the v2 `meta.*` filters (their keys hold brackets and dots). */
 function searchParams(request: FastifyRequest): URLSearchParams {
   const raw = request.raw.url ?? '';
   const queryStart = raw.indexOf('?');
   return new URLSearchParams(queryStart === -1 ? '' : raw.slice(queryStart + 1));
 }
 
-function positiveInteger(params: URLSearchParams, name: string, fallback: number, max: number): number {
-  const raw = params.get(name);
-  if (raw === null || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw badRequest(`${name} must be a positive integer`);
-  // Larger values are clamped, as Cloudflare's list endpoints do.
-  return Math.min(Number(raw), max);
-}
-
-function creatorFilter(params: URLSearchParams): ImageFilter {
-  const creator = params.get('creator');
-  if (creator === null) return {};
+function creatorFilter(creator: string | undefined): ImageFilter {
+  if (creator === undefined) return {};
   return { creator: creator === '' ? null : creator };
 }
 
@@ -135,7 +123,7 @@ const base = '/accounts/:account_id/images';
 
 /** `POST /images/v1`: registered in a scope without body parsers, as it streams the raw body itself. */
 export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits, gate: UploadGate): void {
-  scope.post<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
+  scope.withTypeProvider<TypeBoxTypeProvider>().post(`${base}/v1`, { schema: routeSchemas.upload }, async (request) => {
     // Over the bound of uploads in progress the answer (503) comes before the body is read.
     const leave = await gate.enter();
     try {
@@ -148,37 +136,37 @@ export function registerUploadRoute(scope: FastifyInstance, images: ImageService
   });
 }
 
-export function registerImageRoutes(app: FastifyInstance, images: ImageService): void {
-  app.get<{ Params: AccountParams }>(`${base}/v1`, async (request) => {
-    const params = searchParams(request);
-    const page = positiveInteger(params, 'page', 1, Number.MAX_SAFE_INTEGER);
-    const perPage = positiveInteger(params, 'per_page', V1_LIST_MAX, V1_LIST_MAX);
-    const result = await images.listPage(request.params.account_id, creatorFilter(params), page, perPage);
+export function registerImageRoutes(scope: FastifyInstance, images: ImageService): void {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.get(`${base}/v1`, { schema: routeSchemas.listV1 }, async (request) => {
+    const { page = 1, per_page = V1_LIST_MAX, creator } = request.query;
+    // Larger pages are clamped, as Cloudflare's list endpoints do.
+    const perPage = Math.min(per_page, V1_LIST_MAX);
+    const result = await images.listPage(request.params.account_id, creatorFilter(creator), page, perPage);
     return success(
       { images: result.images },
       { page, per_page: perPage, count: result.images.length, total_count: result.totalCount },
     );
   });
 
-  app.get<{ Params: AccountParams }>(`${base}/v2`, async (request) => {
-    const params = searchParams(request);
-    const perPage = positiveInteger(params, 'per_page', V2_LIST_DEFAULT, V2_LIST_MAX);
-    const order = params.get('sort_order') ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw badRequest('sort_order must be asc or desc');
-    const filter: ImageFilter = { ...creatorFilter(params), meta: parseMetaFilters(params.entries()) };
-    const token = params.get('continuation_token') || undefined;
-    const slice = await images.listSlice(request.params.account_id, filter, order as SortOrder, perPage, token);
+  app.get(`${base}/v2`, { schema: routeSchemas.listV2 }, async (request) => {
+    const { per_page = V2_LIST_DEFAULT, sort_order = 'desc', creator, continuation_token } = request.query;
+    const order: SortOrder = sort_order === 'asc' ? 'asc' : 'desc';
+    const filter: ImageFilter = { ...creatorFilter(creator), meta: parseMetaFilters(searchParams(request).entries()) };
+    const perPage = Math.min(per_page, V2_LIST_MAX);
+    const slice = await images.listSlice(request.params.account_id, filter, order, perPage, continuation_token || undefined);
     return success({ images: slice.images, continuation_token: slice.continuationToken });
   });
 
-  app.get<{ Params: AccountParams }>(`${base}/v1/stats`, async (request) => {
+  app.get(`${base}/v1/stats`, { schema: routeSchemas.stats }, async (request) => {
     return success({ count: await images.stats(request.params.account_id) });
   });
 
-  app.get<{ Params: AccountParams }>(`${base}/v1/*`, async (request, reply) => {
-    const { imageId, blob } = imageTarget(request.raw.url ?? '', 'GET');
-    if (!blob) return success(await images.get(request.params.account_id, imageId));
-    const original = await images.original(request.params.account_id, imageId);
+  // Ids are read from the raw path (imageTarget), so one handler serves `:image_id` and ids holding a
+  // raw `/`, which only the hidden wildcard routes can match.
+  const sendOriginal = async (accountId: string, imageId: string, reply: FastifyReply): Promise<FastifyReply> => {
+    const original = await images.original(accountId, imageId);
     // The original is user content: never let a browser run it (SVG can carry script).
     return reply
       .type(original.contentType)
@@ -187,16 +175,32 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService):
       .header('x-content-type-options', 'nosniff')
       .header('cache-control', 'private, no-store')
       .send(original.stream);
-  });
-
-  app.patch<{ Params: AccountParams }>(`${base}/v1/*`, async (request) => {
+  };
+  const getImage = async (request: FastifyRequest<{ Params: AccountParams }>, reply: FastifyReply) => {
+    const { imageId, blob } = imageTarget(request.raw.url ?? '', 'GET');
+    if (blob) return sendOriginal(request.params.account_id, imageId, reply);
+    return success(await images.get(request.params.account_id, imageId));
+  };
+  const getBlob = async (request: FastifyRequest<{ Params: AccountParams }>, reply: FastifyReply) => {
+    const { imageId } = imageTarget(request.raw.url ?? '', 'GET');
+    return sendOriginal(request.params.account_id, imageId, reply);
+  };
+  const editImage = async (request: FastifyRequest<{ Params: AccountParams; Body: ImageEditBody | undefined }>) => {
     const { imageId } = imageTarget(request.raw.url ?? '', 'PATCH');
-    return success(await images.edit(request.params.account_id, imageId, parseEdit(request.body)));
-  });
-
-  app.delete<{ Params: AccountParams }>(`${base}/v1/*`, async (request) => {
+    return success(await images.edit(request.params.account_id, imageId, editFromBody(request.body)));
+  };
+  const deleteImage = async (request: FastifyRequest<{ Params: AccountParams }>) => {
     const { imageId } = imageTarget(request.raw.url ?? '', 'DELETE');
     await images.delete(request.params.account_id, imageId);
     return success({});
-  });
+  };
+
+  app.get(`${base}/v1/:image_id`, { schema: routeSchemas.getImage }, getImage);
+  app.get(`${base}/v1/:image_id/blob`, { schema: routeSchemas.getBlob }, getBlob);
+  app.patch(`${base}/v1/:image_id`, { schema: routeSchemas.editImage }, editImage);
+  app.delete(`${base}/v1/:image_id`, { schema: routeSchemas.deleteImage }, deleteImage);
+  const alias = { params: AccountParams, hide: true };
+  app.get(`${base}/v1/*`, { schema: alias }, getImage);
+  app.patch(`${base}/v1/*`, { schema: { ...alias, body: ImageEditBody } }, editImage);
+  app.delete(`${base}/v1/*`, { schema: alias }, deleteImage);
 }

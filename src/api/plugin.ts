@@ -1,15 +1,17 @@
 /**
- * The account API under `/client/v4`: authentication on every route, Cloudflare's JSON envelope for
- * every answer (including errors and unknown routes), and the image routes.
+ * The account API under `/client/v4`: authentication on every route, route schemas (validation, typed
+ * handlers, OpenAPI), and Cloudflare's JSON envelope for every answer. Errors are written by the app's
+ * one error edge (http/error-replies.ts).
  */
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { AccountService } from '../domain/accounts.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { ImageService } from '../domain/images.js';
 import type { UploadGate } from '../domain/upload-gate.js';
-import { PictorError, badRequest } from '../errors.js';
-import { sendEnvelopeError } from '../http/error-replies.js';
+import { PictorError } from '../errors.js';
+import { acceptLenientJson } from '../http/bodies.js';
+import { serializerCompiler, validatorCompiler } from '../http/validation.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
 import { registerDirectUploadRoutes } from './direct-upload-routes.js';
@@ -23,28 +25,11 @@ export interface ApiDependencies extends AccountRouteServices {
   uploadGate: UploadGate;
 }
 
-/** Fastify's own errors (bad JSON, wrong media type, body too large) in Cloudflare's terms. */
-function toPictorError(error: FastifyError | PictorError | Error): PictorError | undefined {
-  if (error instanceof PictorError) return error;
-  const statusCode = (error as FastifyError).statusCode;
-  if (statusCode === 413) return new PictorError(5413);
-  if (statusCode === 415) return badRequest('The request body must be JSON');
-  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) return badRequest(error.message);
-  return undefined;
-}
-
 export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Promise<void> {
-  // Lenient JSON: an empty body (some clients send one with DELETE) is no body; bad JSON is 5400.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(badRequest('The request body is not valid JSON'), undefined);
-    }
-  });
+  acceptLenientJson(app);
 
   app.addHook('onRequest', async (request) => {
     const presented = presentedCredential(request.headers);
@@ -58,18 +43,11 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
     authorize(credential, accountId, neededPermission(request.method));
   });
 
-  app.setErrorHandler((error: FastifyError | PictorError, request, reply) => {
-    const known = toPictorError(error);
-    if (known) return sendEnvelopeError(reply, known);
-    request.log.error({ err: error }, 'unhandled error');
-    return sendEnvelopeError(reply, new PictorError(5500));
-  });
-
   // Every other path under /client/v4 (the onRequest hook has authenticated the caller by now).
   const noRoute = async (request: FastifyRequest): Promise<never> => {
     throw new PictorError(7003, `No route for ${request.method} ${request.url.split('?')[0]}`);
   };
-  app.all('/*', noRoute);
+  app.all('/*', { schema: { hide: true } }, noRoute);
   app.setNotFoundHandler(async (request) => {
     // Authentication still comes first, so unknown routes reveal nothing to anonymous callers.
     const credential = await deps.accounts.authenticate(presentedCredential(request.headers));
@@ -77,7 +55,7 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
     return noRoute(request);
   });
 
-  // Uploads stream the raw body themselves, so no body parser runs in this scope.
+  // Uploads stream the raw body themselves, so only small JSON bodies are parsed in this scope.
   await app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));

@@ -3,10 +3,9 @@
  * GET and HEAD. Errors are plain text `ERROR <code>: <message>` with `Cf-Resized: err=<code>`, as
  * imagedelivery.net answers.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeliveryService } from '../domain/delivery.js';
 import { PictorError } from '../errors.js';
-import { sendDeliveryError as sendError } from '../http/error-replies.js';
 
 const CUSTOM_DOMAIN_PREFIX = '/cdn-cgi/imagedelivery';
 
@@ -46,12 +45,6 @@ function parseTarget(rawUrl: string): { accountHash: string; imageId: string; va
 }
 
 export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDependencies): Promise<void> {
-  app.setErrorHandler((error: FastifyError | PictorError, request, reply) => {
-    if (error instanceof PictorError) return sendError(reply, error);
-    request.log.error({ err: error }, 'delivery failed');
-    return sendError(reply, new PictorError(9500));
-  });
-
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const target = parseTarget(request.raw.url ?? '/');
     const delivery = await deps.delivery.resolve({

@@ -1,6 +1,5 @@
 /** Account-wide delivery settings (`GET/PATCH /images/v1/config`): flexible variants and browser TTL. */
-import { badRequest, PictorError } from '../errors.js';
-import { isPlainObject } from './metadata.js';
+import { PictorError } from '../errors.js';
 import type { Account, AccountSettings } from './model.js';
 import { checkBrowserTtl } from './variants.js';
 import type { MetaStore } from '../store/ports.js';
@@ -23,15 +22,9 @@ export class AccountSettingsService {
     return view(account);
   }
 
-  async update(accountId: string, body: unknown): Promise<AccountSettingsView> {
-    if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
-    const unknown = Object.keys(body).filter((key) => key !== 'flexible_variants' && key !== 'browser_ttl');
-    if (unknown.length > 0) throw badRequest(`Unknown setting ${unknown.join(', ')}`);
+  async update(accountId: string, body: Partial<AccountSettingsView>): Promise<AccountSettingsView> {
     const patch: Partial<AccountSettings> = {};
-    if (body.flexible_variants !== undefined) {
-      if (typeof body.flexible_variants !== 'boolean') throw badRequest('flexible_variants must be a boolean');
-      patch.flexibleVariants = body.flexible_variants;
-    }
+    if (body.flexible_variants !== undefined) patch.flexibleVariants = body.flexible_variants;
     if (body.browser_ttl !== undefined) patch.browserTtl = checkBrowserTtl(body.browser_ttl, 'browser_ttl');
     const account = await this.store.updateAccountSettings(accountId, patch);
     if (!account) throw new PictorError(5403);

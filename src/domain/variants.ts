@@ -17,6 +17,26 @@ export const BROWSER_TTL_RANGE = { min: 3600, max: 31_536_000 } as const;
 const NAME_PATTERN = /^[A-Za-z0-9]{1,99}$/;
 const OPTION_KEYS = new Set(['fit', 'width', 'height', 'metadata', 'browser_ttl']);
 
+/** Variant options as a client sends them: shaped, but not yet checked against the rules below. */
+export interface VariantOptionsInput {
+  fit?: string;
+  width?: number;
+  height?: number;
+  metadata?: string;
+  browser_ttl?: number;
+}
+
+export interface VariantInput {
+  id: string;
+  options: VariantOptionsInput;
+  neverRequireSignedURLs?: boolean;
+}
+
+export interface VariantEdit {
+  options?: VariantOptionsInput;
+  neverRequireSignedURLs?: boolean;
+}
+
 /** The variant as the API shows it. */
 export interface VariantView {
   id: string;
@@ -77,12 +97,6 @@ export function parseVariantOptions(raw: unknown): VariantOptions {
   };
 }
 
-function parseBypass(value: unknown): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw badRequest('neverRequireSignedURLs must be a boolean');
-  return value;
-}
-
 export function variantNotFound(): PictorError {
   return new PictorError(5401);
 }
@@ -103,16 +117,15 @@ export class VariantService {
     return variant;
   }
 
-  async create(accountId: string, body: unknown): Promise<Variant> {
-    if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
-    if (typeof body.id !== 'string' || !NAME_PATTERN.test(body.id)) {
+  async create(accountId: string, body: VariantInput): Promise<Variant> {
+    if (!NAME_PATTERN.test(body.id)) {
       throw badRequest('Variant id must be 1 to 99 letters and digits');
     }
     const variant: Variant = {
       accountId,
       name: body.id,
       options: parseVariantOptions(body.options),
-      neverRequireSignedUrls: parseBypass(body.neverRequireSignedURLs) ?? false,
+      neverRequireSignedUrls: body.neverRequireSignedURLs ?? false,
       version: 1,
     };
     // Counted and inserted with the account's writes serialised, so concurrent creates cannot pass the cap.
@@ -126,14 +139,10 @@ export class VariantService {
   }
 
   /** `options` given are validated as a whole after merging over the current ones. */
-  async edit(accountId: string, name: string, body: unknown): Promise<Variant> {
-    if (!isPlainObject(body)) throw badRequest('The request body must be a JSON object');
+  async edit(accountId: string, name: string, body: VariantEdit): Promise<Variant> {
     const current = await this.get(accountId, name);
-    const options =
-      body.options === undefined
-        ? current.options
-        : parseVariantOptions(isPlainObject(body.options) ? { ...current.options, ...body.options } : body.options);
-    const neverRequireSignedUrls = parseBypass(body.neverRequireSignedURLs) ?? current.neverRequireSignedUrls;
+    const options = body.options === undefined ? current.options : parseVariantOptions({ ...current.options, ...body.options });
+    const neverRequireSignedUrls = body.neverRequireSignedURLs ?? current.neverRequireSignedUrls;
     const updated = await this.store.updateVariant(accountId, name, { options, neverRequireSignedUrls });
     if (!updated) throw variantNotFound();
     return updated;

@@ -35,8 +35,9 @@ const CONTENT_TYPES: Record<string, string> = {
 /** Validation decodes to at most this size: enough to read every byte of the pixel data. */
 const CHECK_SIZE = 256;
 
-function unsupported(detail: string): PictorError {
-  return new PictorError(5455, `Unsupported or unreadable image: ${detail}`);
+/** `cause` keeps libvips' own words for the log; the client gets `detail`. */
+function unsupported(detail: string, cause?: unknown): PictorError {
+  return new PictorError(5455, `Unsupported or unreadable image: ${detail}`, { cause });
 }
 
 function contentTypeOf(metadata: Metadata): string | undefined {
@@ -101,8 +102,8 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false, animated: true }).metadata();
-  } catch {
-    throw unsupported('the bytes are not a supported image');
+  } catch (error) {
+    throw unsupported('the bytes are not a supported image', error);
   }
   const contentType = contentTypeOf(metadata);
   // SVG is recognised above from its text; whatever else libvips reads as SVG (compressed svgz) is not.
@@ -141,9 +142,9 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
         .toBuffer();
     } catch (error) {
       if (pastDeadline(error)) {
-        throw new PictorError(5503, `Checking the image took longer than ${context.timeoutSeconds} s`, { retryAfter: 1 });
+        throw new PictorError(5503, `Checking the image took longer than ${context.timeoutSeconds} s`, { retryAfter: 1, cause: error });
       }
-      throw unsupported('the image data is truncated or corrupt');
+      throw unsupported('the image data is truncated or corrupt', error);
     }
   });
   // EXIF orientations 5-8 store the picture rotated by 90 degrees: report what a viewer sees.

@@ -169,7 +169,7 @@ export async function renderRaster(
   } catch (error) {
     // libvips stops a pipeline at its deadline: that is a busy server, not a bad image.
     if (pastDeadline(error)) {
-      throw new PictorError(9523, `Rendering took longer than ${timeoutSeconds} s`, { retryAfter: 1 });
+      throw new PictorError(9523, `Rendering took longer than ${timeoutSeconds} s`, { retryAfter: 1, cause: error });
     }
     throw new PictorError(9520, 'The image could not be rendered', { cause: error });
   }

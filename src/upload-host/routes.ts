@@ -2,14 +2,16 @@
  * The direct-upload host: `POST /upload/<account_hash>/<secret>` takes one multipart `file` part from
  * anyone holding the URL (no credentials), from any origin (CORS). Answers use the API's JSON envelope.
  */
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { success } from '../api/envelope.js';
-import { parseMultipart } from '../api/multipart.js';
+import type { FastifyInstance } from 'fastify';
+import { success } from '../http/envelope.js';
+import { parseMultipart } from '../http/multipart.js';
 import type { UploadLimits } from '../config.js';
 import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { UploadGate } from '../domain/upload-gate.js';
-import { PictorError, badRequest } from '../errors.js';
-import { UPLOAD_HOST_CORS, sendEnvelopeError } from '../http/error-replies.js';
+import { badRequest } from '../errors.js';
+import { UPLOAD_HOST_CORS } from '../http/error-replies.js';
+import { validatorCompiler } from '../http/validation.js';
+import { routeSchemas } from '../http/schemas.js';
 
 export interface UploadHostDependencies {
   directUploads: DirectUploadService;
@@ -19,20 +21,10 @@ export interface UploadHostDependencies {
 
 const CORS = UPLOAD_HOST_CORS;
 
-function sendError(reply: FastifyReply, error: PictorError): FastifyReply {
-  return sendEnvelopeError(reply, error, CORS);
-}
-
 export async function uploadHostPlugin(app: FastifyInstance, deps: UploadHostDependencies): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
-  app.setErrorHandler((error: FastifyError | PictorError, request, reply) => {
-    if (error instanceof PictorError) return sendError(reply, error);
-    const status = (error as FastifyError).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, badRequest(error.message));
-    request.log.error({ err: error }, 'direct upload failed');
-    return sendError(reply, new PictorError(5500));
-  });
+  app.setValidatorCompiler(validatorCompiler);
 
   type Params = { account_hash: string; token: string };
 
@@ -49,7 +41,7 @@ export async function uploadHostPlugin(app: FastifyInstance, deps: UploadHostDep
 
   // Everything cheap comes before the body is read: the upload bound, then the URL's lease (unknown,
   // used, expired or busy URLs are answered at once). Only then is the body read and checked.
-  app.post<{ Params: Params }>('/upload/:account_hash/:token', async (request, reply) => {
+  app.post<{ Params: Params }>('/upload/:account_hash/:token', { schema: routeSchemas.uploadHost }, async (request, reply) => {
     const leave = await deps.uploadGate.enter();
     try {
       const attempt = await deps.directUploads.begin(request.params.account_hash, request.params.token);

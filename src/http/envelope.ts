@@ -9,9 +9,9 @@ export interface Envelope<T> {
   result_info?: unknown;
 }
 
-export function success<T>(result: T, resultInfo?: unknown): Envelope<T> {
+export function success<T>(result: T, resultInfo?: unknown): Envelope<T> & { success: true } {
   return {
-    success: true,
+    success: true as const,
     errors: [],
     messages: [],
     result,
