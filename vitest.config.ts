@@ -14,6 +14,7 @@ const POSTGRES_SUITES = [
   'test/hostile-traffic.test.ts',
   'test/postgres.test.ts',
   'test/store-contract.test.ts',
+  'test/observability.test.ts',
 ];
 
 /** The suites that run with PostgreSQL metadata and S3 objects together (the scale-out layout). */

@@ -1,17 +1,22 @@
 /** Builds the Fastify application from already-constructed services. Nothing here opens stores. */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { registerOpenApi } from './api/openapi.js';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import type { TransportSettings } from './config.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
 import { replyWithError } from './http/error-replies.js';
+import { redactUrl } from './http/redact-url.js';
+import { requestIdOf, stampRequestIds } from './http/request-ids.js';
 import { installTransportGuards, transportServerOptions } from './http/transport.js';
+import { type OpsDependencies, opsPlugin } from './observability/ops-routes.js';
+import { observeResponses } from './observability/request-observer.js';
 import { uploadHostPlugin } from './upload-host/routes.js';
 
-/** Signed-URL signatures and direct-upload secrets are credentials too. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&]sig=)[^&]*/g, '$1[redacted]').replace(/^(\/upload\/[^/]+\/)[^/?]+/, '$1[redacted]');
-}
+/** Signed-URL signatures, direct-upload secrets and metadata filter values never reach the log. */
+export { redactUrl };
+
+/** Levels at which the one-line-per-request log is written. */
+const REQUEST_LOG_LEVELS = new Set(['info', 'debug', 'trace']);
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,18 +34,28 @@ export interface RegisteredRoute {
   documented: boolean;
 }
 
+/** Where log lines (one JSON object each) are written; stdout by default. */
+export interface LogDestination {
+  write(line: string): void;
+}
+
 export interface AppOptions {
   logLevel: string;
   transport: TransportSettings;
+  /** Metrics, readiness checks and the metrics token (observability/ops-routes.ts). */
+  observability: OpsDependencies;
+  logDestination?: LogDestination;
 }
 
 export async function buildApp(
   deps: ApiDependencies & DeliveryDependencies,
   options: AppOptions,
 ): Promise<FastifyInstance> {
+  const observe = observeResponses(options.observability.metrics, { logRequests: REQUEST_LOG_LEVELS.has(options.logLevel) });
   const app = Fastify({
     logger: {
       level: options.logLevel,
+      ...(options.logDestination !== undefined && { stream: options.logDestination }),
       // Never log credentials: they travel in these headers, in `sig` and in upload URLs.
       redact: ['req.headers.authorization', 'req.headers["x-auth-key"]'],
       serializers: {
@@ -52,19 +67,31 @@ export async function buildApp(
         }),
       },
     },
+    // Fastify's own two lines per request are replaced by one of ours (observability/request-observer.ts).
+    logController: new LogController({ disableRequestLogging: true }),
+    // The id stamped by `stampRequestIds` (the incoming x-request-id when sane); logged as `reqId`.
+    genReqId: requestIdOf,
     // Custom image ids may be up to 1024 characters, percent-encoded three times longer.
     routerOptions: { maxParamLength: 8192 },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // A path that is not valid percent-encoding is refused before routing: still in each surface's format.
     frameworkErrors: (error, request, reply) => {
+      // Answered before routing, where no hook runs: observed when sent, like any other answer.
+      reply.raw.once('finish', () => observe(request, reply));
       replyWithError(error, request, reply);
     },
     ...transportServerOptions(options.transport),
   });
+  stampRequestIds(app.server);
   const inFlight = installTransportGuards(app, options.transport);
   app.decorate('requestsInFlight', inFlight);
   app.decorateReply('errorCode', undefined);
+  app.decorateReply('deliveryOutcome', undefined);
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply);
+    done();
+  });
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (route) => {
     const schema = route.schema as { hide?: boolean; tags?: string[] } | undefined;
@@ -75,6 +102,7 @@ export async function buildApp(
   // One error edge for every surface: each error is mapped, logged and written in its surface's format.
   app.setErrorHandler(replyWithError);
   await registerOpenApi(app);
+  await app.register(async (scope) => opsPlugin(scope, options.observability));
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));

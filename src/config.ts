@@ -34,6 +34,14 @@ export interface Config {
   storage: StorageSettings | undefined;
   /** Originals younger than this are never taken for orphans (an upload may be in flight on another node). */
   orphanGraceSeconds: number;
+  /**
+   * On SIGTERM/SIGINT, how long requests in progress may take to finish before their connections are
+   * closed (`PICTOR_SHUTDOWN_TIMEOUT`, seconds). Below Kubernetes' default 30 s grace period by default,
+   * so the stores are closed before the orchestrator's SIGKILL.
+   */
+  shutdownTimeoutSeconds: number;
+  /** When set (`PICTOR_METRICS_TOKEN`), `GET /metrics` requires `Authorization: Bearer <this>`. */
+  metricsToken: string | undefined;
 }
 
 /** Originals and renders in an S3-compatible bucket (`PICTOR_STORAGE_URL=s3://bucket/prefix`). */
@@ -198,6 +206,13 @@ function readBootstrap(env: Env): Config['bootstrap'] {
   return { accountId, token };
 }
 
+function readMetricsToken(env: Env): string | undefined {
+  const token = env.PICTOR_METRICS_TOKEN;
+  if (token === undefined || token === '') return undefined;
+  if (!TOKEN_PATTERN.test(token)) throw new ConfigError('PICTOR_METRICS_TOKEN', 'must be 1-512 visible ASCII characters without spaces');
+  return token;
+}
+
 /** The URL without its password, for messages. */
 export function redactedUrl(url: string): string {
   try {
@@ -320,5 +335,7 @@ export function loadConfig(env: Env = process.env): Config {
     database: readDatabase(env),
     storage: readStorage(env),
     orphanGraceSeconds: readInteger(env, 'PICTOR_GC_GRACE_SECONDS', 3600, 60, 30 * 86_400),
+    shutdownTimeoutSeconds: readInteger(env, 'PICTOR_SHUTDOWN_TIMEOUT', 25, 0, 3600),
+    metricsToken: readMetricsToken(env),
   };
 }

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { buildApp } from './app.js';
+import { type LogDestination, buildApp } from './app.js';
 import { type Config, defaultPublicUrl } from './config.js';
 import { AccountService } from './domain/accounts.js';
 import { AccountSettingsService } from './domain/account-settings.js';
@@ -22,6 +22,7 @@ import { VariantService } from './domain/variants.js';
 import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
+import { PictorMetrics } from './observability/metrics.js';
 import { isEmbedded, openStores } from './store/open.js';
 
 /** How often expired direct-upload drafts are removed. */
@@ -41,6 +42,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Unix milliseconds; injectable so tests can move time forward. */
   now?: () => number;
+  /** Where log lines go instead of stdout (tests read the request log). */
+  logDestination?: LogDestination;
 }
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
@@ -80,13 +83,16 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   sharp.concurrency(rendering.vipsThreads);
   const svgWorkers = new SvgWorkers(rendering.svgThreads);
+  const metrics = new PictorMetrics({ pool });
   const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
     limits: config.limits,
     probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, timeoutSeconds: rendering.timeoutSeconds },
     imageQuota: config.imageQuota,
     now,
+    telemetry: metrics,
   });
   const directUploads = new DirectUploadService(stores.meta, images, urls, {
+    telemetry: metrics,
     imageQuota: config.imageQuota,
     now,
     // A lease outlives the longest body the server accepts, plus time to check and store it.
@@ -94,6 +100,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   // Bound once the app (and its logger) exists.
   let cacheErrors = (_error: unknown, _operation: 'read' | 'write'): void => undefined;
+  const delivery = new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, {
+    memoryCacheBytes: rendering.memoryCacheBytes,
+    maxFlexiblePixels: rendering.maxFlexiblePixels,
+    renderTimeoutSeconds: rendering.timeoutSeconds,
+    onCacheError: (error, operation) => cacheErrors(error, operation),
+    telemetry: metrics,
+  });
   const app = await buildApp(
     {
       accounts,
@@ -108,15 +121,25 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       variants: new VariantService(stores.meta, now),
       signingKeys: new SigningKeyService(stores.meta, now),
       settings: new AccountSettingsService(stores.meta),
-      delivery: new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, {
-        memoryCacheBytes: rendering.memoryCacheBytes,
-        maxFlexiblePixels: rendering.maxFlexiblePixels,
-        renderTimeoutSeconds: rendering.timeoutSeconds,
-        onCacheError: (error, operation) => cacheErrors(error, operation),
-      }),
+      delivery,
       now,
     },
-    { logLevel: config.logLevel, transport: config.transport },
+    {
+      logLevel: config.logLevel,
+      transport: config.transport,
+      logDestination: options.logDestination,
+      observability: {
+        metrics,
+        metricsToken: config.metricsToken,
+        readinessChecks: {
+          metadata: () => stores.meta.ping(),
+          blob: (signal) => stores.blobs.probe(signal),
+          render_pool: () => {
+            if (!pool.accepting) throw new Error('the render pool is closed or its queue is full');
+          },
+        },
+      },
+    },
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
   cacheErrors = (error, operation) => app.log.warn({ err: error, operation }, 'render cache unavailable; served without it');
@@ -150,7 +173,10 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     clearInterval(sweeper);
     clearInterval(collector);
     await fetcher.close();
+    pool.close();
     await svgWorkers.close();
+    // Render-cache writes finish after their answers: let them land before the stores go.
+    await delivery.flush();
     await stores.close();
   });
 
@@ -158,23 +184,41 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const address = app.server.address() as AddressInfo;
   const url = defaultPublicUrl(config.host, address.port);
   urls.setBaseIfUnset(url);
-  return { app, url, firstRun, close: () => closeGracefully(app) };
+  return { app, url, firstRun, close: () => closeGracefully(app, config.shutdownTimeoutSeconds * 1000) };
 }
+
+/** How often, while stopping, connections that went idle are looked for and closed. */
+const REAP_INTERVAL_MS = 100;
 
 /**
  * Stops accepting, lets in-flight requests finish, and closes keep-alive connections as they go idle
  * (Fastify closes only those idle at the moment close starts; a client holding one open would
  * otherwise keep the server up until its keep-alive timeout). Node's idle test misses some kept-alive
- * sockets, so once no request is in progress every remaining connection is closed.
+ * sockets, so once no request is in progress every remaining connection is closed. A request arriving
+ * meanwhile on a kept-alive connection is answered 503 (`return503OnClosing`).
+ *
+ * After `timeoutMs` the connections of requests still in progress are closed too (a body trickling in
+ * would otherwise hold the server up to the request timeout). For those clients that is a cut
+ * connection, as in a crash, and leaves nothing half visible: an original is durable before its row
+ * commits, and an original whose row never committed is swept at the next start or by the collector.
+ * Fastify's `onClose` hooks, which close the stores, run once every connection is gone.
  */
-async function closeGracefully(app: FastifyInstance): Promise<void> {
+async function closeGracefully(app: FastifyInstance, timeoutMs: number): Promise<void> {
   const reaper = setInterval(() => {
     if (app.requestsInFlight() === 0) app.server.closeAllConnections();
     else app.server.closeIdleConnections();
-  }, 100);
+  }, REAP_INTERVAL_MS);
+  const deadline = setTimeout(() => {
+    app.log.warn(
+      { requestsInFlight: app.requestsInFlight(), timeoutSeconds: timeoutMs / 1000 },
+      'shutdown timeout: closing the connections of requests still in progress',
+    );
+    app.server.closeAllConnections();
+  }, timeoutMs);
   try {
     await app.close();
   } finally {
     clearInterval(reaper);
+    clearTimeout(deadline);
   }
 }

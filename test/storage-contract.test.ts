@@ -94,6 +94,12 @@ describe.each(kinds)('object stores on $name', ({ open }) => {
     await a.blobs.delete('acct/one');
   });
 
+  it('the readiness probe passes on a usable store and leaves nothing behind', async () => {
+    const before = await keysOf(a.blobs);
+    await a.blobs.probe(AbortSignal.timeout(5000));
+    expect(await keysOf(a.blobs)).toEqual(before);
+  });
+
   it('a missing original is undefined, not an error', async () => {
     expect(await a.blobs.get('acct/none')).toBeUndefined();
   });

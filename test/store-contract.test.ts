@@ -1,12 +1,15 @@
 /**
  * The metadata store's contract as clients see it, run on every adapter pair (the `embedded`,
  * `postgres` and `s3` test projects): the races one SQLite writer hides and a pool of PostgreSQL
- * connections shows, and ids of 1,024 four-byte characters.
+ * connections shows, ids of 1,024 four-byte characters, and the readiness ping.
  */
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { openMetaStore } from '../src/store/open.js';
 import { expectApiError, expectOk, getStats, type ImageResult } from './helpers/api.js';
 import { jsonRequest, listKeys } from './helpers/delivery.js';
-import { fixture, type TestServer, upload, useServer } from './helpers/server.js';
+import { META_ON_POSTGRES, createTestDatabase } from './helpers/postgres.js';
+import { fixture, type TestServer, tempDir, upload, useServer } from './helpers/server.js';
 
 function tinyFile(name = 'a.jpg'): File {
   return new File([fixture('320x240.jpg')], name);
@@ -87,3 +90,22 @@ describe('long ids', () => {
   });
 });
 
+
+describe('ping (readiness)', () => {
+  it('answers while the store is open and fails once it is closed', async () => {
+    const dir = tempDir();
+    const database = META_ON_POSTGRES ? await createTestDatabase() : undefined;
+    try {
+      const meta = await openMetaStore({ dataDir: dir, database: database && { url: database.url, poolSize: 2, migrate: true } });
+      try {
+        await expect(meta.ping()).resolves.toBeUndefined();
+      } finally {
+        await meta.close();
+      }
+      await expect(meta.ping()).rejects.toThrow();
+    } finally {
+      await database?.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,9 +5,20 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeliveryService } from '../domain/delivery.js';
+import type { DeliveryLayer } from '../domain/telemetry.js';
 import { PictorError } from '../errors.js';
 
 const CUSTOM_DOMAIN_PREFIX = '/cdn-cgi/imagedelivery';
+
+/** How a delivery was answered when it succeeded: the layer that served the bytes, or a 304. */
+export type DeliveryOutcome = DeliveryLayer | 'not_modified';
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Set by the delivery routes on success (read by metrics and the request log). */
+    deliveryOutcome: DeliveryOutcome | undefined;
+  }
+}
 
 export interface DeliveryDependencies {
   delivery: DeliveryService;
@@ -54,8 +65,12 @@ export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDepende
     });
     reply.header('etag', delivery.etag).header('cache-control', delivery.cacheControl);
     if (delivery.varyAccept) reply.header('vary', 'Accept');
-    if (notModified(request.headers['if-none-match'], delivery.etag)) return reply.code(304).send();
-    const bytes = await deps.delivery.bytes(delivery);
+    if (notModified(request.headers['if-none-match'], delivery.etag)) {
+      reply.deliveryOutcome = 'not_modified';
+      return reply.code(304).send();
+    }
+    const { bytes, layer } = await deps.delivery.serve(delivery);
+    reply.deliveryOutcome = layer;
     reply.header('x-content-type-options', 'nosniff');
     if (delivery.contentType === 'image/svg+xml') {
       reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");

@@ -1,8 +1,8 @@
 /**
  * Delivery: from `/<account_hash>/<image_id>/<variant or options>` to bytes. `resolve` does every check
  * (image exists, variant or flexible options, signature) and decides the rendition: plan, geometry,
- * format and the cache key that names its bytes. `bytes` then serves them from the memory LRU, the
- * render cache or a fresh render (single-flight, through the bounded pool).
+ * format and the cache key that names its bytes. `serve` then serves them from the memory LRU, the
+ * render cache or a fresh render (single-flight, through the bounded pool), saying which layer did.
  *
  * The cache key covers the image's blob and version, the variant's version, the plan and the format,
  * so edits (variant options, requireSignedURLs, re-upload under the same id) make old renders
@@ -23,6 +23,7 @@ import type { SvgWorkers } from '../imaging/svg-workers.js';
 import type { BlobStore, MetaStore, RenderCacheStore } from '../store/ports.js';
 import type { Account, ImageRecord, Variant } from './model.js';
 import { checkSignature } from './signed-urls.js';
+import { type DeliveryLayer, type DeliveryTelemetry, SILENT_TELEMETRY, type SignedUrlDenial } from './telemetry.js';
 
 /** Bump when the pipeline's output changes, so old renders are not served for new requests. */
 const RENDERER_VERSION = 3;
@@ -63,6 +64,14 @@ export interface DeliveryOptions {
   renderTimeoutSeconds: number;
   /** Told about render-cache reads and writes that failed (each is only a miss or a lost copy). */
   onCacheError?: (error: unknown, operation: 'read' | 'write') => void;
+  /** Told how long render stages took and why signed URLs were refused. */
+  telemetry?: DeliveryTelemetry;
+}
+
+/** A rendition's bytes and the layer that produced them. */
+export interface ServedRendition {
+  readonly bytes: Buffer;
+  readonly layer: DeliveryLayer;
 }
 
 /** SVG limits at delivery: the document passed the configured ones at upload; lowering them later must not hide it. */
@@ -78,6 +87,18 @@ function safeDecode(text: string): string {
 
 function notFound(): PictorError {
   return new PictorError(9404);
+}
+
+/** checkSignature's reasons, as the few kinds an operator tells apart. */
+function denialKind(reason: string): SignedUrlDenial {
+  if (reason === 'missing signature') return 'missing';
+  if (reason === 'expired') return 'expired';
+  if (reason.startsWith('malformed')) return 'malformed';
+  return 'mismatch';
+}
+
+function secondsSince(start: number): number {
+  return (performance.now() - start) / 1000;
 }
 
 /** JSON with sorted keys: equal plans give equal keys whatever the option order in the URL. */
@@ -98,12 +119,21 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** What a request that joined another's render or cache read was served. */
+function coalesced(served: ServedRendition): ServedRendition {
+  return { bytes: served.bytes, layer: 'coalesced' };
+}
+
 /** How many resolved public deliveries are remembered (see `resolve`). */
 const RESOLVED_ENTRIES = 10_000;
 
 export class DeliveryService {
-  private readonly memory: LRUCache<string, Buffer>;
-  private readonly inFlight = new Map<string, Promise<Buffer>>();
+  /** Entries are stored already labelled `memory`, so a hit allocates nothing. */
+  private readonly memory: LRUCache<string, ServedRendition>;
+  private readonly inFlight = new Map<string, Promise<ServedRendition>>();
+  private readonly telemetry: DeliveryTelemetry;
+  /** Render-cache writes still under way (they run after the answer was sent). */
+  private readonly cacheWrites = new Set<Promise<void>>();
   /** Public (unsigned) resolutions, valid while the store's generation for their image is unchanged. */
   private readonly resolved = new LRUCache<string, { generation: number; delivery: Delivery }>({ max: RESOLVED_ENTRIES });
   /** Account hash → account id, as learnt from resolutions. */
@@ -117,10 +147,11 @@ export class DeliveryService {
     private readonly svgWorkers: SvgWorkers,
     private readonly options: DeliveryOptions,
   ) {
-    this.memory = new LRUCache<string, Buffer>({
+    this.memory = new LRUCache<string, ServedRendition>({
       maxSize: Math.max(1, options.memoryCacheBytes),
-      sizeCalculation: (bytes) => Math.max(1, bytes.length),
+      sizeCalculation: (served) => Math.max(1, served.bytes.length),
     });
+    this.telemetry = options.telemetry ?? SILENT_TELEMETRY;
   }
 
   /**
@@ -181,7 +212,10 @@ export class DeliveryService {
         keys: keys.map((k) => k.value),
         nowSeconds: Math.floor(request.now / 1000),
       });
-      if (!check.valid) throw new PictorError(9425, `Image access denied: ${check.reason}`);
+      if (!check.valid) {
+        this.telemetry.signedUrlDenied(denialKind(check.reason));
+        throw new PictorError(9425, `Image access denied: ${check.reason}`);
+      }
       exp = check.exp;
     }
 
@@ -247,33 +281,39 @@ export class DeliveryService {
   }
 
   /** The rendition's bytes: memory, then disk cache, then one shared render per key. */
-  async bytes(delivery: Delivery): Promise<Buffer> {
+  async serve(delivery: Delivery): Promise<ServedRendition> {
     const key = delivery.cacheKey;
     const cached = this.memory.get(key);
     if (cached) return cached;
-    let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.produce(delivery).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, pending);
-    }
-    return pending;
+    const pending = this.inFlight.get(key);
+    if (pending) return pending.then(coalesced);
+    const started = this.produce(delivery).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, started);
+    return started;
   }
 
-  private async produce(delivery: Delivery): Promise<Buffer> {
+  private async produce(delivery: Delivery): Promise<ServedRendition> {
     const stored = await this.renders.get(delivery.cacheKey).catch((error: unknown) => {
       this.options.onCacheError?.(error, 'read');
       return undefined;
     });
     if (stored) {
-      this.memory.set(delivery.cacheKey, stored);
-      return stored;
+      this.memory.set(delivery.cacheKey, { bytes: stored, layer: 'memory' });
+      return { bytes: stored, layer: 'render_cache' };
     }
     const bytes = await this.admitted(delivery);
-    this.memory.set(delivery.cacheKey, bytes);
+    this.memory.set(delivery.cacheKey, { bytes, layer: 'memory' });
     // Off the response path: the answer never waits for the render cache (a PUT to S3 can take a while).
     // A failed write only means the next node renders again.
-    this.renders.put(delivery.cacheKey, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
-    return bytes;
+    const write = this.renders.put(delivery.cacheKey, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
+    this.cacheWrites.add(write);
+    void write.finally(() => this.cacheWrites.delete(write));
+    return { bytes, layer: 'render' };
+  }
+
+  /** Resolves once every render-cache write started so far has ended: before the stores close. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.cacheWrites]);
   }
 
   /** Runs the render through the pool, weighed by what it decodes and produces. */
@@ -281,8 +321,12 @@ export class DeliveryService {
     const { image, plan, geometry, choice } = delivery;
     const source = { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
     const cost = choice.format === 'svg' ? svgCost(image.size ?? 0) : renderCost(source, geometry, source.frames > 1 && plan.anim);
+    const enqueued = performance.now();
     try {
-      return await this.pool.run(cost, () => this.render(delivery));
+      return await this.pool.run(cost, () => {
+        this.telemetry.renderStage('queue_wait', secondsSince(enqueued));
+        return this.render(delivery);
+      });
     } catch (error) {
       if (error instanceof PoolFullError) throw new PictorError(9523, undefined, { retryAfter: 1 });
       throw error;
@@ -299,24 +343,42 @@ export class DeliveryService {
       };
       return Buffer.from(JSON.stringify(info));
     }
-    const blob = await this.blobs.get(image.blobKey as string);
-    if (!blob) throw new PictorError(9500, 'The original of this image is missing from storage');
-    const original = await readAll(blob.stream);
+    const original = await this.readOriginal(image);
     if (choice.format === 'svg') {
+      const sanitizing = performance.now();
       try {
         return (await this.svgWorkers.inspect(original, NO_SVG_LIMITS)).sanitized;
       } catch (error) {
         if (error instanceof SvgRefusal) throw new PictorError(9520, error.message);
         throw error;
+      } finally {
+        this.telemetry.renderStage('svg_sanitize', secondsSince(sanitizing));
       }
     }
-    const rendered = await renderRaster(
-      { bytes: original, contentType: image.contentType ?? '', frames: image.frames ?? 1 },
-      plan,
-      geometry,
-      choice,
-      this.options.renderTimeoutSeconds,
-    );
-    return rendered.bytes;
+    const rendering = performance.now();
+    try {
+      const rendered = await renderRaster(
+        { bytes: original, contentType: image.contentType ?? '', frames: image.frames ?? 1 },
+        plan,
+        geometry,
+        choice,
+        this.options.renderTimeoutSeconds,
+      );
+      return rendered.bytes;
+    } finally {
+      // Failed renders count too: a render stopped at its deadline is exactly the time an operator looks for.
+      this.telemetry.renderStage('transform_encode', secondsSince(rendering));
+    }
+  }
+
+  private async readOriginal(image: ImageRecord): Promise<Buffer> {
+    const reading = performance.now();
+    try {
+      const blob = await this.blobs.get(image.blobKey as string);
+      if (!blob) throw new PictorError(9500, 'The original of this image is missing from storage');
+      return await readAll(blob.stream);
+    } finally {
+      this.telemetry.renderStage('storage_read', secondsSince(reading));
+    }
   }
 }

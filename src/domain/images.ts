@@ -12,6 +12,7 @@ import { generateImageId, isUuidShaped, validateCustomId } from './ids.js';
 import { checkMetadata } from './metadata.js';
 import type { ImageFilter, ImageRecord, ListCursor, Metadata, SortOrder, UploadedOriginal } from './model.js';
 import type { PublicUrls } from './public-urls.js';
+import type { UploadTelemetry } from './telemetry.js';
 import type { UrlFetcher } from './url-fetch.js';
 
 const MAX_CREATOR_CHARS = 1024;
@@ -61,6 +62,8 @@ export interface ImageServiceOptions {
   probe: ProbeContext;
   imageQuota: number;
   now?: () => number;
+  /** Told of every upload whose image committed (metrics); refusals are not counted here. */
+  telemetry?: UploadTelemetry;
 }
 
 function checkCreator(creator: string | null | undefined): void {
@@ -152,6 +155,7 @@ export class ImageService {
       await this.discardOriginal(original);
       throw error;
     }
+    this.options.telemetry?.uploadAccepted('api', original.size);
     return this.describe(accountId, image);
   }
 

@@ -9,6 +9,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { errorHeaders, failure } from './envelope.js';
 import { PictorError } from '../errors.js';
+import { type Surface, surfaceOf } from './surfaces.js';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -17,20 +18,12 @@ declare module 'fastify' {
   }
 }
 
-export type Surface = 'api' | 'upload-host' | 'delivery';
 
 /** Answers of the upload host are read by browsers on other origins. */
 export const UPLOAD_HOST_CORS = {
   'access-control-allow-origin': '*',
   'access-control-expose-headers': 'content-type, content-length, retry-after',
 };
-
-/** Which surface a raw URL belongs to. */
-export function surfaceOf(rawUrl: string): Surface {
-  if (rawUrl === '/client/v4' || rawUrl.startsWith('/client/v4/') || rawUrl.startsWith('/client/v4?')) return 'api';
-  if (rawUrl.startsWith('/upload/')) return 'upload-host';
-  return 'delivery';
-}
 
 /** Cloudflare's JSON envelope (account API and upload host). */
 export function sendEnvelopeError(reply: FastifyReply, error: PictorError, extraHeaders: Record<string, string> = {}): FastifyReply {
@@ -50,8 +43,9 @@ export function sendDeliveryError(reply: FastifyReply, error: PictorError): Fast
 export function renderError(reply: FastifyReply, rawUrl: string, error: PictorError): FastifyReply {
   switch (surfaceOf(rawUrl)) {
     case 'api':
+    case 'ops':
       return sendEnvelopeError(reply, error);
-    case 'upload-host':
+    case 'upload_host':
       return sendEnvelopeError(reply, error, UPLOAD_HOST_CORS);
     case 'delivery':
       return sendDeliveryError(reply, error);

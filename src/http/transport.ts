@@ -11,9 +11,12 @@
  *   connection usable for the next keep-alive request and lets the client read the answer (closing a
  *   socket with unread data makes the kernel send a reset that can destroy the answer in flight).
  */
-import type { IncomingMessage, Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, STATUS_CODES, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyHttpOptions, FastifyInstance } from 'fastify';
 import type { TransportSettings } from '../config.js';
+import { REQUEST_ID_HEADER } from './request-ids.js';
 
 /** How often Node looks for requests past their headers or request timeout. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000;
@@ -23,7 +26,31 @@ export function transportServerOptions(settings: TransportSettings): Partial<Fas
     http: { headersTimeout: settings.headersTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
     requestTimeout: settings.requestTimeoutMs,
     connectionTimeout: settings.idleTimeoutMs,
+    clientErrorHandler: answerClientError,
   };
+}
+
+/**
+ * What Fastify answers when Node could not read a request at all (a timeout, oversized headers, bytes
+ * that are not HTTP), with the request id every answer carries: a fresh one, as nothing sent was parsed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has no one left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Client Timeout']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Exceeded maximum allowed HTTP header size']
+        : [400, 'Client Error'];
+  const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json\r\n${REQUEST_ID_HEADER}: ${randomUUID()}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function hasBody(raw: IncomingMessage): boolean {

@@ -9,9 +9,15 @@
  * Retry-After instead of piling up memory.
  */
 
+const REFUSALS = {
+  queue: 'The work queue is full',
+  wait: 'Waited too long for a free slot',
+  closed: 'The server is stopping',
+} as const;
+
 export class PoolFullError extends Error {
-  constructor(readonly reason: 'queue' | 'wait') {
-    super(reason === 'queue' ? 'The work queue is full' : 'Waited too long for a free slot');
+  constructor(readonly reason: keyof typeof REFUSALS) {
+    super(REFUSALS[reason]);
     this.name = 'PoolFullError';
   }
 }
@@ -41,8 +47,29 @@ export class RenderPool {
   private runningHeavy = 0;
   private readonly light: Waiter[] = [];
   private readonly heavy: Waiter[] = [];
+  private closed = false;
 
   constructor(private readonly options: RenderPoolOptions) {}
+
+  /** Running at most `slots` jobs, of which at most `heavySlots` heavy ones (for utilisation gauges). */
+  get capacity(): { slots: number; heavySlots: number } {
+    return { slots: this.options.slots, heavySlots: this.options.heavySlots };
+  }
+
+  /**
+   * Whether a light job would be taken now, to run or to wait (readiness): not closed, and a slot or
+   * a place in the queue is free. A node answering "no" sends its clients 503s.
+   */
+  get accepting(): boolean {
+    if (this.closed) return false;
+    return this.running < this.options.slots || this.light.length + this.heavy.length < this.options.maxQueue;
+  }
+
+  /** Refuses new jobs and those still waiting; running ones finish. */
+  close(): void {
+    this.closed = true;
+    for (const waiter of this.light.splice(0).concat(this.heavy.splice(0))) waiter.refuse(new PoolFullError('closed'));
+  }
 
   get stats(): { running: number; runningHeavy: number; queued: number; queuedHeavy: number } {
     return {
@@ -58,6 +85,7 @@ export class RenderPool {
   }
 
   async run<T>(cost: number, task: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new PoolFullError('closed');
     const heavy = this.isHeavy(cost);
     if (this.canStart(heavy)) this.acquire(heavy);
     else await this.wait(heavy);
@@ -112,7 +140,10 @@ export class RenderPool {
           clearTimeout(timer);
           resolve();
         },
-        refuse: reject,
+        refuse: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       const timer = setTimeout(() => {
         const index = queue.indexOf(waiter);

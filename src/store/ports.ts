@@ -130,6 +130,9 @@ export interface MetaStore {
    */
   settled(): Promise<void>;
 
+  /** A trivial round trip to the database (readiness): resolves while queries can run, else rejects. */
+  ping(): Promise<void>;
+
   close(): Promise<void>;
 }
 
@@ -163,6 +166,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Every blob stored, with when it was written (for orphan sweeps). */
   list(): AsyncIterable<StoredBlob>;
+  /**
+   * Cheaply checks that originals could be stored now (readiness); rejects otherwise. Leaves nothing
+   * behind. `signal` ends a check the caller stopped waiting for.
+   */
+  probe(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -113,5 +113,15 @@ export class FsBlobStore implements BlobStore {
     yield* walk(this.blobDir, '');
   }
 
+  /** Writes and removes a tiny file where `put` writes first: a full, read-only or missing disk fails here. */
+  async probe(): Promise<void> {
+    const probePath = path.join(this.tmpDir, `probe-${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await fsp.writeFile(probePath, 'probe', { flag: 'wx', mode: 0o600 });
+    } finally {
+      await fsp.rm(probePath, { force: true });
+    }
+  }
+
   async close(): Promise<void> {}
 }

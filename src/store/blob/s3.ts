@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BlobInfo, BlobStore, StoredBlob } from '../ports.js';
 import { getObject, listObjects } from '../s3/objects.js';
 
@@ -44,6 +44,11 @@ export class S3BlobStore implements BlobStore {
 
   list(): AsyncIterable<StoredBlob> {
     return listObjects(this.client, this.bucket, this.root);
+  }
+
+  /** HeadBucket: the bucket answers and these credentials may use it (no object is written). */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
   }
 
   async close(): Promise<void> {}

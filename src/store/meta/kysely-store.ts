@@ -655,6 +655,10 @@ export class KyselyMetaStore implements MetaStore {
     return this.generations.of(accountId, imageId);
   }
 
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
   /** Runs a write and bumps what it may have changed, even when it fails halfway (a conservative invalidation). */
   private async changing<T>(scope: { accountId: string; imageId?: string }, write: () => Promise<T>): Promise<T> {
     try {
