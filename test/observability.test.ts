@@ -28,50 +28,12 @@ import { fileBlob, fixture, startTestServer, type TestServer, upload } from './h
 import { ConfigError, loadConfig } from '../src/config.js';
 import { redactUrl } from '../src/http/redact-url.js';
 import { RenderPool } from '../src/imaging/render-pool.js';
+import { moved, sampleKey, scrape } from './helpers/metrics.js';
 import { Readiness } from '../src/observability/readiness.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Local helpers
 // ---------------------------------------------------------------------------------------------------
-
-/** Prometheus text as `name{label="value",…}` (labels sorted) → value. */
-type Samples = Map<string, number>;
-
-function sampleKey(name: string, labels: Record<string, string>): string {
-  const pairs = Object.entries(labels)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([label, value]) => `${label}="${value}"`);
-  return pairs.length === 0 ? name : `${name}{${pairs.join(',')}}`;
-}
-
-function parseMetrics(text: string): Samples {
-  const samples: Samples = new Map();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
-    if (!match?.[1] || match[3] === undefined) throw new Error(`unparseable metrics line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[pair[1] as string] = pair[2] as string;
-    }
-    samples.set(sampleKey(match[1], labels), Number(match[3]));
-  }
-  return samples;
-}
-
-async function scrape(t: TestServer, headers: Record<string, string> = {}): Promise<Samples> {
-  const res = await fetch(`${t.url}/metrics`, { headers });
-  const text = await res.text();
-  expect(res.status, text.slice(0, 300)).toBe(200);
-  expect(res.headers.get('content-type') ?? '').toMatch(/^text\/plain/);
-  return parseMetrics(text);
-}
-
-/** How much a sample moved between two scrapes (absent counts as 0). */
-function moved(before: Samples, after: Samples, name: string, labels: Record<string, string> = {}): number {
-  const key = sampleKey(name, labels);
-  return (after.get(key) ?? 0) - (before.get(key) ?? 0);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -16,7 +16,8 @@ import { renderCost, svgCost } from '../imaging/cost.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
-import { renderRaster } from '../imaging/render.js';
+import { MASTER_LONG_SIDE, makeMaster, rendersFromMaster } from '../imaging/master.js';
+import { type RenderSource, renderRaster } from '../imaging/render.js';
 import { PoolFullError, type RenderPool } from '../imaging/render-pool.js';
 import { SvgRefusal } from '../imaging/svg.js';
 import type { SvgWorkers } from '../imaging/svg-workers.js';
@@ -26,7 +27,9 @@ import { checkSignature } from './signed-urls.js';
 import { type DeliveryLayer, type DeliveryTelemetry, SILENT_TELEMETRY, type SignedUrlDenial } from './telemetry.js';
 
 /** Bump when the pipeline's output changes, so old renders are not served for new requests. */
-const RENDERER_VERSION = 3;
+const RENDERER_VERSION = 4;
+/** Bumped when masters are made differently, so old ones are not used. */
+const MASTER_VERSION = 1;
 /** Longest browser cache time of a signed image's response. */
 const SIGNED_MAX_AGE = 3600;
 
@@ -131,6 +134,7 @@ export class DeliveryService {
   /** Entries are stored already labelled `memory`, so a hit allocates nothing. */
   private readonly memory: LRUCache<string, ServedRendition>;
   private readonly inFlight = new Map<string, Promise<ServedRendition>>();
+  private readonly mastersInFlight = new Map<string, Promise<Buffer>>();
   private readonly telemetry: DeliveryTelemetry;
   /** Render-cache writes still under way (they run after the answer was sent). */
   private readonly cacheWrites = new Set<Promise<void>>();
@@ -303,12 +307,46 @@ export class DeliveryService {
     }
     const bytes = await this.admitted(delivery);
     this.memory.set(delivery.cacheKey, { bytes, layer: 'memory' });
-    // Off the response path: the answer never waits for the render cache (a PUT to S3 can take a while).
-    // A failed write only means the next node renders again.
-    const write = this.renders.put(delivery.cacheKey, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
+    this.cacheInBackground(delivery.cacheKey, bytes);
+    return { bytes, layer: 'render' };
+  }
+
+  /**
+   * Off the response path: the answer never waits for the render cache (a PUT to S3 can take a while).
+   * A failed write only means the next node renders again.
+   */
+  private cacheInBackground(key: string, bytes: Buffer): void {
+    const write = this.renders.put(key, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
     this.cacheWrites.add(write);
     void write.finally(() => this.cacheWrites.delete(write));
-    return { bytes, layer: 'render' };
+  }
+
+  /**
+   * The image's pre-reduced master (imaging/master.ts): from memory, the render cache (shared by every
+   * node, and dropped with the original's blob key), or made once from the original.
+   */
+  private async masterOf(image: ImageRecord): Promise<Buffer> {
+    const key = createHash('sha256')
+      .update(canonicalJson({ r: MASTER_VERSION, m: MASTER_LONG_SIDE, a: image.accountId, b: image.blobKey }))
+      .digest('hex');
+    const remembered = this.memory.get(key);
+    if (remembered) return remembered.bytes;
+    const pending = this.mastersInFlight.get(key);
+    if (pending) return pending;
+    const making = this.loadOrMakeMaster(key, image).finally(() => this.mastersInFlight.delete(key));
+    this.mastersInFlight.set(key, making);
+    return making;
+  }
+
+  private async loadOrMakeMaster(key: string, image: ImageRecord): Promise<Buffer> {
+    const stored = await this.renders.get(key).catch((error: unknown) => {
+      this.options.onCacheError?.(error, 'read');
+      return undefined;
+    });
+    const master = stored ?? (await makeMaster(await this.readOriginal(image), this.options.renderTimeoutSeconds));
+    this.memory.set(key, { bytes: master, layer: 'memory' });
+    if (!stored) this.cacheInBackground(key, master);
+    return master;
   }
 
   /** Resolves once every render-cache write started so far has ended: before the stores close. */
@@ -343,6 +381,10 @@ export class DeliveryService {
       };
       return Buffer.from(JSON.stringify(info));
     }
+    const source = { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
+    if (choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
+      return this.rasterize({ bytes: await this.masterOf(image), contentType: 'image/jpeg', frames: 1 }, delivery);
+    }
     const original = await this.readOriginal(image);
     if (choice.format === 'svg') {
       const sanitizing = performance.now();
@@ -355,16 +397,13 @@ export class DeliveryService {
         this.telemetry.renderStage('svg_sanitize', secondsSince(sanitizing));
       }
     }
+    return this.rasterize({ bytes: original, contentType: source.contentType, frames: source.frames }, delivery);
+  }
+
+  private async rasterize(source: RenderSource, { plan, geometry, choice }: Delivery): Promise<Buffer> {
     const rendering = performance.now();
     try {
-      const rendered = await renderRaster(
-        { bytes: original, contentType: image.contentType ?? '', frames: image.frames ?? 1 },
-        plan,
-        geometry,
-        choice,
-        this.options.renderTimeoutSeconds,
-      );
-      return rendered.bytes;
+      return (await renderRaster(source, plan, geometry, choice, this.options.renderTimeoutSeconds)).bytes;
     } finally {
       // Failed renders count too: a render stopped at its deadline is exactly the time an operator looks for.
       this.telemetry.renderStage('transform_encode', secondsSince(rendering));

@@ -28,6 +28,8 @@ export interface RenderPlan {
   gravity: Gravity;
   /** 1-100; undefined means the format's default (85 for JPEG/WebP/AVIF). */
   quality?: number;
+  /** `quality=auto` (a Pictor extension): the smallest JPEG/WebP as faithful as quality 80 (auto-quality.ts). */
+  autoQuality?: true;
   format: RequestedFormat;
   anim: boolean;
   /** CSS colour for `pad` and for flattening transparency onto JPEG. */
@@ -175,7 +177,10 @@ export function parseFlexibleOptions(segment: string): RenderPlan {
         break;
       case 'quality':
       case 'q':
-        plan.quality = NAMED_QUALITY.get(value) ?? number('quality', value, 1, 100, true);
+        delete plan.quality;
+        delete plan.autoQuality;
+        if (value === 'auto') plan.autoQuality = true;
+        else plan.quality = NAMED_QUALITY.get(value) ?? number('quality', value, 1, 100, true);
         break;
       case 'format':
       case 'f':

@@ -5,6 +5,7 @@
  * output format carries it and flattened onto the background for JPEG.
  */
 import exifReader from 'exif-reader';
+import { encodeAtAutoQuality } from './auto-quality.js';
 import sharp, { type Sharp } from 'sharp';
 import { PictorError } from '../errors.js';
 import type { Geometry } from './geometry.js';
@@ -107,12 +108,16 @@ async function encode(
   animation: { delay?: number[]; loop?: number },
 ): Promise<Buffer> {
   const quality = plan.quality ?? DEFAULT_QUALITY;
+  const small = size.width < PROGRESSIVE_MIN || size.height < PROGRESSIVE_MIN;
+  const large = size.width > PROGRESSIVE_MAX || size.height > PROGRESSIVE_MAX;
+  const progressive = choice.format === 'jpeg' && !choice.baseline && !small && !large;
+  const animatedOutput = animation.delay !== undefined;
+  if (plan.autoQuality && (choice.format === 'jpeg' || choice.format === 'webp') && !animatedOutput) {
+    return (await encodeAtAutoQuality(image, choice.format, { progressive })).bytes;
+  }
   switch (choice.format) {
-    case 'jpeg': {
-      const small = size.width < PROGRESSIVE_MIN || size.height < PROGRESSIVE_MIN;
-      const large = size.width > PROGRESSIVE_MAX || size.height > PROGRESSIVE_MAX;
-      return image.jpeg({ quality, progressive: !choice.baseline && !small && !large }).toBuffer();
-    }
+    case 'jpeg':
+      return image.jpeg({ quality, progressive }).toBuffer();
     case 'webp':
       return image.webp({ quality, lossless: plan.quality === 100, effort: 4, ...animation }).toBuffer();
     case 'avif':

@@ -1,0 +1,200 @@
+/**
+ * Cold renders against the best raw sharp setting of this machine, measured in one run:
+ *  1. a short search over the raw settings a server could choose: allocator (glibc as is,
+ *     MALLOC_ARENA_MAX=2, jemalloc through LD_PRELOAD when installed) × libvips threads per pipeline
+ *     (1, 2), each at the same number of concurrent pipelines as the server renders at once;
+ *  2. alternating rounds, server then baseline then baseline then server, so drift of the machine (other
+ *     load, thermal, page cache) falls on both sides; each side's figure is the mean of its rounds, and
+ *     the spread between its rounds is printed with it.
+ * Both sides render photo-4000w.jpg to a width never asked before, as JPEG at Pictor's defaults.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import { spawnServer } from '../test/helpers/child-server.js';
+import { ms, printTable, ratio } from './lib.js';
+
+const run = promisify(execFile);
+const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
+const SOURCE = path.join(PROJECT_ROOT, 'test/fixtures/images/photo-4000w.jpg');
+const ACCOUNT_ID = 'c01dc01dc01dc01dc01dc01dc01dc01d';
+const TOKEN = 'bench-cold-render-token';
+
+/** Where Debian and Ubuntu put jemalloc (package libjemalloc2). */
+export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
+
+export type Allocator = 'glibc' | 'arena2' | 'jemalloc';
+
+export function jemallocPath(): string | undefined {
+  return JEMALLOC_PATHS.find((candidate) => fs.existsSync(candidate));
+}
+
+function allocatorEnv(allocator: Allocator): Record<string, string> {
+  switch (allocator) {
+    case 'glibc':
+      return {};
+    case 'arena2':
+      return { MALLOC_ARENA_MAX: '2' };
+    case 'jemalloc':
+      return { LD_PRELOAD: jemallocPath() ?? '' };
+  }
+}
+
+/** The environment minus allocator settings inherited from `npm run`, so each round sets its own. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const { MALLOC_ARENA_MAX: _arena, LD_PRELOAD: _preload, ...rest } = process.env;
+  return rest;
+}
+
+interface Round {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+interface RawSetting {
+  allocator: Allocator;
+  threads: number;
+}
+
+let nextWidth = 700;
+/** Widths are never repeated across rounds or sides, so no cache anywhere can answer. */
+function freshWidths(count: number): number {
+  const first = nextWidth;
+  nextWidth += count;
+  return first;
+}
+
+async function rawRound(setting: RawSetting, concurrency: number, seconds: number): Promise<Round> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/raw-render.ts'], {
+    cwd: PROJECT_ROOT,
+    env: {
+      ...cleanEnv(),
+      ...allocatorEnv(setting.allocator),
+      RAW_SOURCE: SOURCE,
+      RAW_THREADS: String(setting.threads),
+      RAW_CONCURRENCY: String(concurrency),
+      RAW_SECONDS: String(seconds),
+      RAW_FIRST_WIDTH: String(freshWidths(100_000)),
+    },
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Round;
+}
+
+async function serverRound(imageBase: string, agent: Agent, concurrency: number, seconds: number): Promise<Round> {
+  let width = freshWidths(100_000);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        width += 1;
+        const t0 = performance.now();
+        const response = await request(`${imageBase}/w=${width}`, { dispatcher: agent, headers: { accept: 'image/jpeg' } });
+        await response.body.arrayBuffer();
+        if (response.statusCode === 200) latencies.push(performance.now() - t0);
+        else errors += 1;
+      }
+    }),
+  );
+  if (errors > 0) console.log(`  (server round: ${errors} non-200 answers)`);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
+  return { perSecond: latencies.length / elapsed, p50: at(50), p99: at(99) };
+}
+
+function describe(setting: RawSetting): string {
+  return `${setting.allocator}, ${setting.threads} vips thread${setting.threads > 1 ? 's' : ''}/pipeline`;
+}
+
+function mean(rounds: Round[]): number {
+  return rounds.reduce((sum, r) => sum + r.perSecond, 0) / rounds.length;
+}
+
+function spread(rounds: Round[]): string {
+  return rounds.map((r) => r.perSecond.toFixed(1)).join(' / ');
+}
+
+export interface ColdRenderOptions {
+  /** Seconds per alternating round (the search uses shorter ones). */
+  seconds: number;
+  /** Concurrent requests to the server, and concurrent pipelines of the baseline. */
+  concurrency: number;
+  /** Environment the server runs with (what `npm start` gives it). */
+  serverEnv: Record<string, string>;
+  serverSettingLabel: string;
+}
+
+export async function benchColdRenders(options: ColdRenderOptions): Promise<void> {
+  const { concurrency } = options;
+  const allocators: Allocator[] = jemallocPath() ? ['glibc', 'arena2', 'jemalloc'] : ['glibc', 'arena2'];
+  const searchSeconds = Math.max(2, Math.round(options.seconds / 3));
+  const searched: Array<{ setting: RawSetting; round: Round }> = [];
+  for (const allocator of allocators) {
+    for (const threads of [1, 2]) {
+      const setting = { allocator, threads };
+      searched.push({ setting, round: await rawRound(setting, concurrency, searchSeconds) });
+    }
+  }
+  const best = searched.reduce((a, b) => (b.round.perSecond > a.round.perSecond ? b : a));
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-cold-'));
+  const child = await spawnServer({
+    dataDir,
+    accountId: ACCOUNT_ID,
+    token: TOKEN,
+    env: { ...options.serverEnv, PICTOR_LOG_LEVEL: 'warn', PICTOR_MEMORY_CACHE_BYTES: '0' },
+  });
+  const agent = new Agent({ connections: concurrency * 2, keepAliveTimeout: 30_000 });
+  try {
+    const api = `${child.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    await fetch(`${api}/v1/config`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ flexible_variants: true }) });
+    const form = new FormData();
+    form.append('file', new File([fs.readFileSync(SOURCE)], 'photo-4000w.jpg'));
+    const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as { result: { variants: string[] } };
+    const publicUrl = uploaded.result.variants[0] as string;
+    const imageBase = publicUrl.slice(0, publicUrl.lastIndexOf('/'));
+    await serverRound(imageBase, agent, concurrency, 1); // warm-up: first renders load code and pools
+
+    const half = options.seconds / 2;
+    const serverRounds: Round[] = [];
+    const rawRounds: Round[] = [];
+    serverRounds.push(await serverRound(imageBase, agent, concurrency, half));
+    rawRounds.push(await rawRound(best.setting, concurrency, half));
+    rawRounds.push(await rawRound(best.setting, concurrency, half));
+    serverRounds.push(await serverRound(imageBase, agent, concurrency, half));
+
+    console.log(`\nCold renders: photo-4000w.jpg (4000x3266) to a new width each time, JPEG q85, ${concurrency} at once`);
+    console.log('  raw sharp settings searched (renders/s, short rounds):');
+    for (const { setting, round } of searched) {
+      console.log(`    ${describe(setting).padEnd(40)} ${round.perSecond.toFixed(1)}${setting === best.setting ? '  ← best' : ''}`);
+    }
+    const last = (rounds: Round[]): Round => rounds[rounds.length - 1] as Round;
+    printTable(
+      ['measure', 'Pictor', 'baseline', 'ratio', 'target', 'Pictor p50 / p99 ms', 'baseline p50 / p99 ms'],
+      [
+        [
+          `cold renders/s (rounds A-B-B-A)`,
+          `${mean(serverRounds).toFixed(1)} (${spread(serverRounds)})`,
+          `${mean(rawRounds).toFixed(1)} (${spread(rawRounds)}) raw sharp, ${describe(best.setting)}`,
+          ratio(mean(serverRounds) / mean(rawRounds)),
+          '≥ 0.90×',
+          `${ms(last(serverRounds).p50)} / ${ms(last(serverRounds).p99)}`,
+          `${ms(last(rawRounds).p50)} / ${ms(last(rawRounds).p99)}`,
+        ],
+      ],
+    );
+    console.log(`  server: ${options.serverSettingLabel}`);
+  } finally {
+    await agent.close();
+    await child.stop('SIGTERM');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
