@@ -13,7 +13,8 @@
  * Knobs (environment): BENCH_UPLOAD_SECONDS (default 12: measured seconds per server and size, run as
  * two halves in A-B-B-A order so disk write-back left by one run does not bias the next), BENCH_CONCURRENCY
  * (8), BENCH_IMAGES (100000), BENCH_DELIVERY_SECONDS (8), BENCH_RENDER_CONCURRENCY (4). The load generator runs in the same process as the servers, for Pictor and
- * the baselines alike.
+ * the baselines alike. `npm run bench -- soak` (BENCH_SOAK_SECONDS, default 300; BENCH_SOAK_SCALE, default 1)
+ * runs only the soak: mixed traffic at fixed rates against a server process, with its memory over time.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +33,7 @@ import { startBaselineUploadServer } from './baseline-upload.js';
 import { benchDelivery } from './delivery.js';
 import { benchHostileMix } from './hostile.js';
 import { benchScaleOut } from './scale-out.js';
+import { benchSoak } from './soak.js';
 import { type HttpCall, type LoadResult, kb, ms, multipartBody, percentile, printTable, ratio, runLoad, timedCall } from './lib.js';
 
 const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
@@ -41,6 +43,11 @@ function envInt(name: string, fallback: number): number {
   return raw !== undefined && /^\d+$/.test(raw) ? Number(raw) : fallback;
 }
 
+function envPositiveNumber(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
 const UPLOAD_SECONDS = envInt('BENCH_UPLOAD_SECONDS', 12);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const IMAGES = envInt('BENCH_IMAGES', 100_000);
@@ -48,7 +55,13 @@ const DELIVERY_SECONDS = envInt('BENCH_DELIVERY_SECONDS', 8);
 const RENDER_CONCURRENCY = envInt('BENCH_RENDER_CONCURRENCY', 4);
 const HOSTILE_SECONDS = envInt('BENCH_HOSTILE_SECONDS', 10);
 const SCALE_SECONDS = envInt('BENCH_SCALE_SECONDS', 6);
-/** `npm run bench -- hostile` runs only the hostile mix; `-- scaleout` only the PostgreSQL + S3 comparison. */
+const SOAK_SECONDS = envInt('BENCH_SOAK_SECONDS', 300);
+/** Multiplies every arrival rate of the soak (about 30 requests/s at 1). */
+const SOAK_SCALE = envPositiveNumber('BENCH_SOAK_SCALE', 1);
+/**
+ * `npm run bench -- hostile` runs only the hostile mix; `-- scaleout` only the PostgreSQL + S3 comparison;
+ * `-- soak` only the soak (bench/soak.ts), which is not part of the default run (it takes 5 minutes).
+ */
 const ONLY = process.argv[2];
 const V2_WALK_PAGES = 50;
 const V1_PAGES = 50;
@@ -424,7 +437,10 @@ async function main(): Promise<void> {
   console.log(`fsync of a 4 KB write on the scratch disk: p50 ${ms(await fsyncCost())} ms`);
   if (ONLY === 'hostile') {
     await benchHostileMix(HOSTILE_SECONDS);
-  await benchScaleOut(SCALE_SECONDS, IMAGES);
+    return;
+  }
+  if (ONLY === 'soak') {
+    await benchSoak(SOAK_SECONDS, SOAK_SCALE);
     return;
   }
   if (ONLY === 'scaleout') {

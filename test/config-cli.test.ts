@@ -41,6 +41,10 @@ describe('loadConfig', () => {
     ['PICTOR_IMAGE_QUOTA=ten', { PICTOR_IMAGE_QUOTA: 'ten' }, 'PICTOR_IMAGE_QUOTA'],
     ['PICTOR_IMAGE_QUOTA=1.5', { PICTOR_IMAGE_QUOTA: '1.5' }, 'PICTOR_IMAGE_QUOTA'],
     ['PICTOR_URL_FETCH_TIMEOUT_MS=soon', { PICTOR_URL_FETCH_TIMEOUT_MS: 'soon' }, 'PICTOR_URL_FETCH_TIMEOUT_MS'],
+    ['PICTOR_SHUTDOWN_TIMEOUT=soon', { PICTOR_SHUTDOWN_TIMEOUT: 'soon' }, 'PICTOR_SHUTDOWN_TIMEOUT'],
+    ['PICTOR_SHUTDOWN_TIMEOUT=-1', { PICTOR_SHUTDOWN_TIMEOUT: '-1' }, 'PICTOR_SHUTDOWN_TIMEOUT'],
+    ['PICTOR_SHUTDOWN_TIMEOUT=2.5', { PICTOR_SHUTDOWN_TIMEOUT: '2.5' }, 'PICTOR_SHUTDOWN_TIMEOUT'],
+    ['PICTOR_SHUTDOWN_TIMEOUT=3601', { PICTOR_SHUTDOWN_TIMEOUT: '3601' }, 'PICTOR_SHUTDOWN_TIMEOUT'],
     ['PORT=80x', { PORT: '80x' }, 'PORT'],
     [
       'PICTOR_BOOTSTRAP_ACCOUNT_ID without a token',
@@ -114,6 +118,12 @@ describe('loadConfig', () => {
     expect(config.imageQuota).toBe(0);
     expect(config.allowPrivateUrls).toBe(false);
     expect(config.bootstrap).toEqual({ accountId: ACCOUNT, token: 'tok-1' });
+  });
+
+  it('PICTOR_SHUTDOWN_TIMEOUT: 25 s by default, 0 (no wait) and whole seconds accepted', () => {
+    expect(loadConfig({}).shutdownTimeoutSeconds).toBe(25);
+    expect(loadConfig({ PICTOR_SHUTDOWN_TIMEOUT: '0' }).shutdownTimeoutSeconds).toBe(0);
+    expect(loadConfig({ PICTOR_SHUTDOWN_TIMEOUT: '90' }).shutdownTimeoutSeconds).toBe(90);
   });
 });
 

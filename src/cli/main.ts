@@ -119,8 +119,15 @@ async function migrateStorage(options: { from: string }): Promise<void> {
   }
 }
 
+/**
+ * Closing the stores once the connections are gone takes moments; if it hangs (a database that stopped
+ * answering), the process exits anyway this long after the shutdown timeout, with code 1.
+ */
+const STORE_CLOSE_GRACE_SECONDS = 10;
+
 async function serve(): Promise<void> {
-  const server = await startServer(config());
+  const settings = config();
+  const server = await startServer(settings);
   if (server.firstRun) {
     process.stdout.write(
       [
@@ -135,13 +142,25 @@ async function serve(): Promise<void> {
     );
   }
   let closing = false;
-  const shutdown = (signal: string): void => {
+  // SIGTERM from an orchestrator and SIGINT from a terminal stop the same way. A repeated signal does not
+  // cut the wait short: `npm start` in a terminal delivers Ctrl-C twice (to npm's process group and again
+  // forwarded by npm), and the wait is bounded by PICTOR_SHUTDOWN_TIMEOUT anyway.
+  const shutdown = (signal: NodeJS.Signals): void => {
     if (closing) return;
     closing = true;
-    server.app.log.info({ signal }, 'shutting down');
+    const timeoutSeconds = settings.shutdownTimeoutSeconds;
+    server.app.log.info({ signal, timeoutSeconds }, 'shutting down: no new connections, finishing requests in progress');
+    const backstop = setTimeout(() => {
+      server.app.log.error({ graceSeconds: STORE_CLOSE_GRACE_SECONDS }, 'the stores did not close after the shutdown timeout; exiting');
+      process.exit(1);
+    }, (timeoutSeconds + STORE_CLOSE_GRACE_SECONDS) * 1000);
+    backstop.unref();
     server
       .close()
-      .then(() => process.exit(0))
+      .then(() => {
+        server.app.log.info('stopped: stores closed');
+        process.exit(0);
+      })
       .catch((error: unknown) => {
         server.app.log.error({ err: error }, 'shutdown failed');
         process.exit(1);
