@@ -1,21 +1,24 @@
 /**
  * Delivery figures for `npm run bench`, each measured against a baseline in the same run:
- *  (a) cold renders/s of photo-4000w.jpg at widths that defeat every cache, against raw sharp doing the
- *      same resize + encode in-process at the same concurrency;
- *  (b) cached hits/s for one URL, against a minimal node:http server returning the same bytes from memory;
+ *  (a) cold renders against the best raw sharp setting of the machine (bench/cold-renders.ts), and
+ *      against ipx at each side's defaults (bench/ipx.ts), each side in its own process;
+ *  (b) cached hits/s for one URL, alone and while uploads (10/s) and edits (1/s) of other images of the
+ *      same account run, against a minimal node:http server returning the same bytes from memory;
  *  (c) peak RSS of a server process while 64 cold requests for the 13 MP photo arrive at once, with the
  *      count of 200s and 503s (the render queue refuses what it cannot hold instead of growing).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { Agent, request } from 'undici';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { spawnServer } from '../test/helpers/child-server.js';
+import { NPM_START_ENV, benchColdRenders } from './cold-renders.js';
+import { benchAgainstIpx } from './ipx.js';
 import { kb, ms, percentile, printTable, ratio, runLoad } from './lib.js';
 
 const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
@@ -26,37 +29,6 @@ const ACCEPT = 'image/webp,*/*';
 export interface DeliveryBenchOptions {
   seconds: number;
   concurrency: number;
-}
-
-interface Throughput {
-  perSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-/** Runs `task(i)` from `concurrency` workers for `seconds`, counting completions. */
-async function closedLoop(concurrency: number, seconds: number, task: (i: number) => Promise<boolean>): Promise<Throughput> {
-  let next = 0;
-  let done = 0;
-  let errors = 0;
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        const ok = await task(next++);
-        if (ok) {
-          done += 1;
-          latencies.push(performance.now() - t0);
-        } else errors += 1;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { perSecond: done / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }
 
 async function minimalServer(bytes: Buffer, contentType: string): Promise<{ url: string; close(): void }> {
@@ -100,7 +72,7 @@ function peakRss(pid: number): number {
 async function burstInChild(original: Buffer): Promise<{ statuses: number[]; rssBefore: number; rssPeak: number }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-burst-'));
   // As `npm start` runs it: fewer glibc malloc arenas keep libvips' memory from fragmenting.
-  const child = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: { MALLOC_ARENA_MAX: '2' } });
+  const child = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: NPM_START_ENV });
   const agent = new Agent({ connections: 64 });
   try {
     const { imageBase } = await uploadPhoto(child.url, original);
@@ -120,7 +92,70 @@ async function burstInChild(original: Buffer): Promise<{ statuses: number[]; rss
   }
 }
 
+/**
+ * Writes other images of the account while hits are measured: uploads of a small JPEG (each with
+ * unique bytes) at `uploadsPerSecond` and metadata edits of the uploaded ones at `editsPerSecond`,
+ * sent on schedule whether or not earlier ones have answered. Returns a stop function that waits
+ * for what is in flight and reports how many were sent and how many failed.
+ */
+function writeInBackground(serverUrl: string, rates: { uploadsPerSecond: number; editsPerSecond: number }): () => Promise<{ uploads: number; edits: number; failed: number }> {
+  const api = `${serverUrl}/client/v4/accounts/${ACCOUNT_ID}/images`;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const small = fs.readFileSync(path.resolve(import.meta.dirname, '../test/fixtures/images/320x240.jpg'));
+  const ids: string[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const counts = { uploads: 0, edits: 0, failed: 0 };
+  const track = (work: Promise<void>): void => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+  const upload = async (): Promise<void> => {
+    const form = new FormData();
+    // A comment segment after the SOI marker makes every upload's bytes (and blob) unique.
+    const unique = Buffer.concat([small.subarray(0, 2), Buffer.from([0xff, 0xfe, 0x00, 0x12]), randomBytes(16), small.subarray(2)]);
+    form.append('file', new File([unique], 'w.jpg'));
+    const response = await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth });
+    const body = (await response.json()) as { result?: { id: string } };
+    if (response.status === 200 && body.result) ids.push(body.result.id);
+    else counts.failed += 1;
+  };
+  const edit = async (): Promise<void> => {
+    const id = ids[Math.floor(Math.random() * ids.length)];
+    if (id === undefined) return;
+    const response = await fetch(`${api}/v1/${id}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ metadata: { edited: Date.now() } }),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 200) counts.failed += 1;
+  };
+  const uploader = setInterval(() => {
+    counts.uploads += 1;
+    track(upload().catch(() => void (counts.failed += 1)));
+  }, 1000 / rates.uploadsPerSecond);
+  const editor = setInterval(() => {
+    counts.edits += 1;
+    track(edit().catch(() => void (counts.failed += 1)));
+  }, 1000 / rates.editsPerSecond);
+  return async () => {
+    clearInterval(uploader);
+    clearInterval(editor);
+    await Promise.all([...inFlight]);
+    return counts;
+  };
+}
+
 export async function benchDelivery(options: DeliveryBenchOptions): Promise<void> {
+  // (a) Cold renders, each side in its own process as `npm start` would run it.
+  await benchColdRenders({
+    seconds: options.seconds,
+    concurrency: options.concurrency,
+    serverEnv: NPM_START_ENV,
+    serverSettingLabel: `as \`npm start\` runs it (${Object.entries(NPM_START_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'no allocator setting'}), render pool and libvips threads at their defaults`,
+  });
+  await benchAgainstIpx({ seconds: options.seconds, concurrency: options.concurrency, serverEnv: NPM_START_ENV });
+
   const original = fs.readFileSync(SOURCE);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-delivery-'));
   const server = await startServer(
@@ -133,59 +168,43 @@ export async function benchDelivery(options: DeliveryBenchOptions): Promise<void
       PICTOR_BOOTSTRAP_TOKEN: TOKEN,
     }),
   );
-  const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
+  const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
   try {
-    const { publicUrl, imageBase } = await uploadPhoto(server.url, original);
+    const { publicUrl } = await uploadPhoto(server.url, original);
+    const response = await request(publicUrl, { dispatcher: agent, headers: { accept: ACCEPT } });
+    const hit = Buffer.from(await response.body.arrayBuffer());
 
-    const get = async (url: string): Promise<{ status: number; bytes: Buffer }> => {
-      const response = await request(url, { dispatcher: agent, headers: { accept: ACCEPT } });
-      return { status: response.statusCode, bytes: Buffer.from(await response.body.arrayBuffer()) };
-    };
-
-    // (a) Cold renders: every request asks for a width never asked before, so no cache can answer.
-    let width = 700;
-    const pictorCold = await closedLoop(options.concurrency, options.seconds, async () => {
-      width += 1;
-      return (await get(`${imageBase}/w=${width},fit=scale-down`)).status === 200;
-    });
-    let rawWidth = 700;
-    const sharpCold = await closedLoop(options.concurrency, options.seconds, async () => {
-      rawWidth += 1;
-      await sharp(original, { autoOrient: true }).resize({ width: rawWidth }).webp({ quality: 85 }).toBuffer();
-      return true;
-    });
-
-    // (b) Cached hits of one URL against a server that only returns bytes from memory.
-    const hit = await get(publicUrl);
-    const minimal = await minimalServer(hit.bytes, 'image/webp');
+    // (b) Cached hits of one URL against a server that only returns bytes from memory, then the same
+    // while other images of the account are uploaded and edited.
+    const minimal = await minimalServer(hit, 'image/webp');
     const loadOptions = { concurrency: 16, durationMs: options.seconds * 1000, warmupMs: 1000 };
+    const perSecond = (result: { ok: number; elapsedMs: number }): number => result.ok / (result.elapsedMs / 1000);
     const pictorHits = await runLoad({ method: 'GET', url: publicUrl, headers: { accept: ACCEPT } }, loadOptions);
     const minimalHits = await runLoad({ method: 'GET', url: minimal.url, headers: {} }, loadOptions);
+    const stopWriting = writeInBackground(server.url, { uploadsPerSecond: 10, editsPerSecond: 1 });
+    const hitsUnderWrites = await runLoad({ method: 'GET', url: publicUrl, headers: { accept: ACCEPT } }, loadOptions);
+    const written = await stopWriting();
+    const minimalAgain = await runLoad({ method: 'GET', url: minimal.url, headers: {} }, loadOptions);
     minimal.close();
+    const baseline = (perSecond(minimalHits) + perSecond(minimalAgain)) / 2;
 
-    const perSecond = (result: { ok: number; elapsedMs: number }): number => result.ok / (result.elapsedMs / 1000);
-    console.log(`\nDelivery (photo-4000w.jpg, 4000x3266, WebP output, concurrency ${options.concurrency} for renders)`);
+    console.log('\nCached hits of one URL (WebP), 16 at once, server in the bench process');
+    const row = (label: string, result: typeof pictorHits): string[] => [
+      label,
+      perSecond(result).toFixed(0),
+      `${baseline.toFixed(0)} (${perSecond(minimalHits).toFixed(0)} / ${perSecond(minimalAgain).toFixed(0)}) node:http from memory`,
+      ratio(perSecond(result) / baseline),
+      '>= 0.70x',
+      `${ms(percentile(result.latenciesMs, 50))} / ${ms(percentile(result.latenciesMs, 99))}`,
+    ];
     printTable(
-      ['measure', 'Pictor', 'baseline', 'ratio', 'target', 'Pictor p50 / p99 ms'],
-      [
-        [
-          '(a) cold renders/s, new width each',
-          pictorCold.perSecond.toFixed(1),
-          `${sharpCold.perSecond.toFixed(1)} (raw sharp in-process)`,
-          ratio(pictorCold.perSecond / sharpCold.perSecond),
-          '≥ 0.90×',
-          `${ms(pictorCold.p50)} / ${ms(pictorCold.p99)}`,
-        ],
-        [
-          '(b) cached hits/s, one URL (c=16)',
-          perSecond(pictorHits).toFixed(0),
-          `${perSecond(minimalHits).toFixed(0)} (node:http from memory)`,
-          ratio(perSecond(pictorHits) / perSecond(minimalHits)),
-          '≥ 0.70×',
-          `${ms(percentile(pictorHits.latenciesMs, 50))} / ${ms(percentile(pictorHits.latenciesMs, 99))}`,
-        ],
-      ],
+      ['measure', 'Pictor/s', 'baseline/s (rounds)', 'ratio', 'target', 'Pictor p50 / p99 ms'],
+      [row('cached hits', pictorHits), row('cached hits while 10 uploads/s + 1 edit/s', hitsUnderWrites)],
     );
+    console.log(`  writes during the second row: ${written.uploads} uploads and ${written.edits} edits sent, ${written.failed} failed`);
+    if (pictorHits.errors + hitsUnderWrites.errors > 0) {
+      console.log(`  errors: hits ${pictorHits.errors}, under writes ${hitsUnderWrites.errors} ${hitsUnderWrites.firstError ?? pictorHits.firstError ?? ''}`);
+    }
     const burst = await burstInChild(original);
     const count = (status: number): number => burst.statuses.filter((s) => s === status).length;
     console.log(
@@ -193,13 +212,9 @@ export async function benchDelivery(options: DeliveryBenchOptions): Promise<void
         `${count(503)} × 503, other ${64 - count(200) - count(503)}; server RSS ${kb(burst.rssBefore)} before, ` +
         `peak ${kb(burst.rssPeak)} (target < 1 GB)`,
     );
-    if (pictorCold.errors + pictorHits.errors > 0) {
-      console.log(`  errors: cold ${pictorCold.errors}, hits ${pictorHits.errors} ${pictorHits.firstError ?? ''}`);
-    }
   } finally {
     await agent.close();
     await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
-

@@ -2,8 +2,8 @@
  * Pictor against ipx 3.1.1 (same sharp, forced by package.json overrides), each at its defaults, each in
  * its own process, on photo-4000w.jpg at a width never asked before (so neither side's cache answers):
  * renders per second in alternating rounds (Pictor, ipx, ipx, Pictor) for JPEG and WebP, then the bytes
- * and SSIM of one 800 px rendition from each side (and Pictor's `quality=auto`), judged against the same
- * unencoded sharp resize.
+ * and SSIM of one 800 px rendition from each side (and Pictor's `quality=auto`), judged against an exact
+ * unencoded sharp resize of the original.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -85,7 +85,7 @@ export async function benchAgainstIpx(options: IpxBenchOptions): Promise<void> {
   fs.copyFileSync(SOURCE, path.join(ipxDir, PHOTO));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-vs-ipx-'));
   const ipx = await startIpx(ipxDir);
-  const pictor = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: { ...options.serverEnv, PICTOR_LOG_LEVEL: 'warn' } });
+  const pictor = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: options.serverEnv });
   const agent = new Agent({ connections: options.concurrency * 2, keepAliveTimeout: 30_000 });
   try {
     const api = `${pictor.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
@@ -123,8 +123,9 @@ export async function benchAgainstIpx(options: IpxBenchOptions): Promise<void> {
     console.log(`\nPictor against ipx 3.1.1 (same sharp, each in its own process at its defaults; ${options.concurrency} at once, rounds A-B-B-A)`);
     printTable(['measure', 'Pictor', 'ipx', 'ratio', 'target'], rows);
 
-    // Bytes and fidelity of one rendition, against the same unencoded resize.
-    const reference = await rgba(sharp(fs.readFileSync(SOURCE), { autoOrient: true }).resize({ width: 800 }));
+    // Bytes and fidelity of one rendition, against an exact unencoded resize: the whole image decoded, no
+    // shrink-on-load (which is itself lossy, and would favour whichever side resizes exactly like the judge).
+    const reference = await rgba(sharp(fs.readFileSync(SOURCE), { autoOrient: true }).resize({ width: 800, fastShrinkOnLoad: false }));
     const score = async (bytes: Buffer): Promise<number> => ssim(reference, await rgba(sharp(bytes)), { ssim: 'weber' }).mssim;
     const quality: string[][] = [];
     for (const format of formats) {

@@ -19,12 +19,14 @@ const source = fs.readFileSync(process.env.RAW_SOURCE ?? '');
 const threads = envNumber('RAW_THREADS', 1);
 const concurrency = envNumber('RAW_CONCURRENCY', 2);
 const seconds = envNumber('RAW_SECONDS', 5);
-let width = envNumber('RAW_FIRST_WIDTH', 700);
+const firstWidth = envNumber('RAW_FIRST_WIDTH', 700);
+const widthSpan = envNumber('RAW_WIDTH_SPAN', 300);
+let rendered = 0;
 
 sharp.concurrency(threads);
 
 async function renderOnce(): Promise<void> {
-  width += 1;
+  const width = firstWidth + (rendered++ % widthSpan);
   // A fresh copy, as the server reads the original from its store for every render: libvips' operation
   // cache must not hand the baseline a decode it already did.
   await sharp(Buffer.from(source), { autoOrient: true, failOn: 'none' }).resize({ width }).jpeg({ quality: 85, progressive: true }).toBuffer();

@@ -7,12 +7,13 @@
  *  (b) list and stats latency with 100,000 images in the store, against the same SELECTs run directly
  *      on better-sqlite3;
  *  (c) upload throughput into that 100,000-image store, against (a)'s empty-store figure;
- *  (d) delivery (bench/delivery.ts): cold renders vs raw sharp, cached hits vs node:http from memory, and
- *      a server process's peak RSS under a burst of 64 cold 13 MP renders.
+ *  (d) delivery (bench/delivery.ts): cold renders vs the best raw sharp setting and vs ipx, cached hits
+ *      (alone and under writes) vs node:http from memory, and a server process's peak RSS under a burst
+ *      of 64 cold 13 MP renders.
  *
  * Knobs (environment): BENCH_UPLOAD_SECONDS (default 12: measured seconds per server and size, run as
  * two halves in A-B-B-A order so disk write-back left by one run does not bias the next), BENCH_CONCURRENCY
- * (8), BENCH_IMAGES (100000), BENCH_DELIVERY_SECONDS (8), BENCH_RENDER_CONCURRENCY (4). The load generator runs in the same process as the servers, for Pictor and
+ * (8), BENCH_IMAGES (100000), BENCH_DELIVERY_SECONDS (8), BENCH_RENDER_CONCURRENCY (number of cores). `npm run bench -- delivery` runs only the delivery section. The load generator runs in the same process as the servers, for Pictor and
  * the baselines alike. `npm run bench -- soak` (BENCH_SOAK_SECONDS, default 300; BENCH_SOAK_SCALE, default 1)
  * runs only the soak: mixed traffic at fixed rates against a server process, with its memory over time.
  */
@@ -52,7 +53,8 @@ const UPLOAD_SECONDS = envInt('BENCH_UPLOAD_SECONDS', 12);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const IMAGES = envInt('BENCH_IMAGES', 100_000);
 const DELIVERY_SECONDS = envInt('BENCH_DELIVERY_SECONDS', 8);
-const RENDER_CONCURRENCY = envInt('BENCH_RENDER_CONCURRENCY', 4);
+/** As many cold requests at once as the server renders at once by default (one per core). */
+const RENDER_CONCURRENCY = envInt('BENCH_RENDER_CONCURRENCY', os.availableParallelism());
 const HOSTILE_SECONDS = envInt('BENCH_HOSTILE_SECONDS', 10);
 const SCALE_SECONDS = envInt('BENCH_SCALE_SECONDS', 6);
 const SOAK_SECONDS = envInt('BENCH_SOAK_SECONDS', 300);
@@ -437,6 +439,10 @@ async function main(): Promise<void> {
   console.log(`fsync of a 4 KB write on the scratch disk: p50 ${ms(await fsyncCost())} ms`);
   if (ONLY === 'hostile') {
     await benchHostileMix(HOSTILE_SECONDS);
+    return;
+  }
+  if (ONLY === 'delivery') {
+    await benchDelivery({ seconds: DELIVERY_SECONDS, concurrency: RENDER_CONCURRENCY });
     return;
   }
   if (ONLY === 'soak') {
