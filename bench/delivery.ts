@@ -17,6 +17,7 @@ import { Agent, request } from 'undici';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { spawnServer } from '../test/helpers/child-server.js';
+import { taggedImage } from '../test/helpers/tagged-image.js';
 import { NPM_START_ENV, benchColdRenders } from './cold-renders.js';
 import { benchAgainstIpx } from './ipx.js';
 import { kb, ms, percentile, printTable, ratio, runLoad } from './lib.js';
@@ -111,9 +112,7 @@ function writeInBackground(serverUrl: string, rates: { uploadsPerSecond: number;
   };
   const upload = async (): Promise<void> => {
     const form = new FormData();
-    // A comment segment after the SOI marker makes every upload's bytes (and blob) unique.
-    const unique = Buffer.concat([small.subarray(0, 2), Buffer.from([0xff, 0xfe, 0x00, 0x12]), randomBytes(16), small.subarray(2)]);
-    form.append('file', new File([unique], 'w.jpg'));
+    form.append('file', new File([taggedImage(small, randomBytes(8).toString('hex'))], 'w.jpg'));
     const response = await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth });
     const body = (await response.json()) as { result?: { id: string } };
     if (response.status === 200 && body.result) ids.push(body.result.id);

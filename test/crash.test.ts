@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
+import { taggedImage } from './helpers/tagged-image.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildServer, killAllChildServers, spawnServer } from './helpers/child-server.js';
 import { fixture, randomAccountId, tempDir } from './helpers/server.js';
@@ -72,31 +72,6 @@ interface SentUpload {
   visible?: boolean;
 }
 
-/**
- * Makes the bytes of every upload unique without making the image invalid, so a row pointing at the
- * wrong blob cannot pass for the right one: a JPEG comment segment after SOI, or a PNG tEXt chunk
- * after IHDR.
- */
-function tagged(bytes: Buffer, tag: string): Buffer {
-  const text = Buffer.from(tag, 'latin1');
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    const length = Buffer.alloc(2);
-    length.writeUInt16BE(text.length + 2);
-    return Buffer.concat([bytes.subarray(0, 2), Buffer.from([0xff, 0xfe]), length, text, bytes.subarray(2)]);
-  }
-  if (bytes.subarray(1, 4).toString('latin1') === 'PNG') {
-    const afterIhdr = 8 + 4 + 4 + bytes.readUInt32BE(8) + 4;
-    const data = Buffer.concat([Buffer.from('Comment\0', 'latin1'), text]);
-    const typeAndData = Buffer.concat([Buffer.from('tEXt', 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(typeAndData));
-    return Buffer.concat([bytes.subarray(0, afterIhdr), length, typeAndData, crc, bytes.subarray(afterIhdr)]);
-  }
-  throw new Error('tagged() handles JPEG and PNG only');
-}
-
 const dataDir = tempDir('pictor-crash-');
 const accountId = randomAccountId();
 const token = `crash-token-${randomBytes(8).toString('hex')}`;
@@ -141,7 +116,7 @@ function makeRound(round: number): SentUpload[] {
       id,
       fixture: name,
       filename: `r${round}-${index}-${name}`,
-      bytes: tagged(fixture(name), `pictor crash test ${id}`),
+      bytes: taggedImage(fixture(name), `pictor crash test ${id}`),
       meta: { round, index, fixture: name, nonce, nested: { ok: index % 2 === 0 } },
       outcome: { kind: 'pending' },
     };

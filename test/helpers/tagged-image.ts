@@ -1,7 +1,7 @@
 /**
  * Makes the bytes of an image unique without making it invalid, so that in a test a row pointing at the
  * wrong blob cannot pass for the right one: a JPEG comment segment after SOI, or a PNG tEXt chunk after
- * IHDR. (The same technique as in crash.test.ts.)
+ * IHDR.
  */
 import zlib from 'node:zlib';
 

@@ -115,6 +115,7 @@ class ChangeFeed {
   }
 
   private queued: Promise<void> | undefined;
+  private lastBarrier: Promise<void> = Promise.resolve();
 
   /**
    * Resolves once every change committed before the call has been applied. PostgreSQL sends a listening
@@ -127,12 +128,14 @@ class ChangeFeed {
     if (!this.queued) {
       this.queued = new Promise<void>((resolve) => {
         setImmediate(() => {
-          // Later callers need a query sent after they asked: they start the next one.
+          // Later callers need a query sent after they asked: they start the next one. One query at a
+          // time on this connection (pg deprecates queueing on a busy client): after the previous barrier.
           this.queued = undefined;
-          client.query('select 1').then(
-            () => resolve(),
-            () => resolve(),
-          );
+          this.lastBarrier = this.lastBarrier.then(() => client.query('select 1').then(
+            () => undefined,
+            () => undefined,
+          ));
+          void this.lastBarrier.then(resolve);
         });
       });
     }
