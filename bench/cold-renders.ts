@@ -149,6 +149,61 @@ async function searchRaw(workload: Workload, concurrency: number, seconds: numbe
   return searched;
 }
 
+/** Starts a server process with the photo uploaded and flexible variants on; returns its URL prefix for options. */
+async function serverWithPhoto(env: Record<string, string>): Promise<{ imageBase: string; stop(): Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-cold-'));
+  const child = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env });
+  const api = `${child.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  await fetch(`${api}/v1/config`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ flexible_variants: true }) });
+  const form = new FormData();
+  form.append('file', new File([fs.readFileSync(SOURCE)], 'photo-4000w.jpg'));
+  const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as { result: { variants: string[] } };
+  const publicUrl = uploaded.result.variants[0] as string;
+  return {
+    imageBase: publicUrl.slice(0, publicUrl.lastIndexOf('/')),
+    async stop() {
+      await child.stop('SIGTERM');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Whether writing the render cache delays answers: the same cold renders (large widths, from the
+ * original) on a server with the disk render cache and on one without it, rounds A-B-B-A.
+ */
+export async function benchCacheWriteLatency(options: ColdRenderOptions): Promise<void> {
+  const withCache = await serverWithPhoto(options.serverEnv);
+  const withoutCache = await serverWithPhoto({ ...options.serverEnv, PICTOR_CACHE_MAX_BYTES: '0' });
+  const agent = new Agent({ connections: options.concurrency * 2, keepAliveTimeout: 30_000 });
+  try {
+    const widths = (): Workload => ({ label: 'widths 1100-2399', firstWidth: 1100, span: 1300, next: 1100 });
+    const on = widths();
+    const off = widths();
+    await serverRound(withCache.imageBase, on, agent, options.concurrency, 1);
+    await serverRound(withoutCache.imageBase, off, agent, options.concurrency, 1);
+    const half = options.seconds / 2;
+    const onRounds = [await serverRound(withCache.imageBase, on, agent, options.concurrency, half)];
+    const offRounds = [await serverRound(withoutCache.imageBase, off, agent, options.concurrency, half)];
+    offRounds.push(await serverRound(withoutCache.imageBase, off, agent, options.concurrency, half));
+    onRounds.push(await serverRound(withCache.imageBase, on, agent, options.concurrency, half));
+    const p = (rounds: Round[], key: 'p50' | 'p99'): string => rounds.map((r) => ms(r[key])).join(' / ');
+    console.log('\nDoes the render-cache write delay the answer? Cold renders (widths 1100-2399), rounds A-B-B-A');
+    printTable(
+      ['server', 'renders/s (rounds)', 'p50 ms (rounds)', 'p99 ms (rounds)'],
+      [
+        ['render cache on (written after the answer)', `${mean(onRounds).toFixed(1)} (${spread(onRounds)})`, p(onRounds, 'p50'), p(onRounds, 'p99')],
+        ['render cache off', `${mean(offRounds).toFixed(1)} (${spread(offRounds)})`, p(offRounds, 'p50'), p(offRounds, 'p99')],
+      ],
+    );
+  } finally {
+    await agent.close();
+    await withCache.stop();
+    await withoutCache.stop();
+  }
+}
+
 export async function benchColdRenders(options: ColdRenderOptions): Promise<void> {
   const { concurrency } = options;
   const workloads: Workload[] = [
@@ -157,19 +212,10 @@ export async function benchColdRenders(options: ColdRenderOptions): Promise<void
     // Large renditions, made from the original: the same work as the baseline.
     { label: 'widths 1100-2399 (from the original)', firstWidth: 1100, span: 1300, next: 1100 },
   ];
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-cold-'));
-  const child = await spawnServer({ dataDir, accountId: ACCOUNT_ID, token: TOKEN, env: options.serverEnv });
+  const server = await serverWithPhoto(options.serverEnv);
+  const imageBase = server.imageBase;
   const agent = new Agent({ connections: concurrency * 2, keepAliveTimeout: 30_000 });
   try {
-    const api = `${child.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
-    const auth = { authorization: `Bearer ${TOKEN}` };
-    await fetch(`${api}/v1/config`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ flexible_variants: true }) });
-    const form = new FormData();
-    form.append('file', new File([fs.readFileSync(SOURCE)], 'photo-4000w.jpg'));
-    const uploaded = (await (await fetch(`${api}/v1`, { method: 'POST', body: form, headers: auth })).json()) as { result: { variants: string[] } };
-    const publicUrl = uploaded.result.variants[0] as string;
-    const imageBase = publicUrl.slice(0, publicUrl.lastIndexOf('/'));
-
     console.log(`\nCold renders: photo-4000w.jpg (4000x3266) to a width never asked before, JPEG q85, ${concurrency} at once`);
     console.log(`  server: ${options.serverSettingLabel}`);
     const rows: string[][] = [];
@@ -200,7 +246,6 @@ export async function benchColdRenders(options: ColdRenderOptions): Promise<void
     printTable(['cold renders/s, rounds A-B-B-A', 'Pictor (rounds)', 'best raw sharp (rounds), setting', 'ratio', 'target', 'Pictor p50 / p99 ms', 'raw p50 / p99 ms'], rows);
   } finally {
     await agent.close();
-    await child.stop('SIGTERM');
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await server.stop();
   }
 }

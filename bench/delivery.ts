@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { spawnServer } from '../test/helpers/child-server.js';
 import { taggedImage } from '../test/helpers/tagged-image.js';
-import { NPM_START_ENV, benchColdRenders } from './cold-renders.js';
+import { NPM_START_ENV, benchCacheWriteLatency, benchColdRenders } from './cold-renders.js';
 import { benchAgainstIpx } from './ipx.js';
 import { kb, ms, percentile, printTable, ratio, runLoad } from './lib.js';
 
@@ -152,6 +152,12 @@ export async function benchDelivery(options: DeliveryBenchOptions): Promise<void
     concurrency: options.concurrency,
     serverEnv: NPM_START_ENV,
     serverSettingLabel: `as \`npm start\` runs it (${Object.entries(NPM_START_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || 'no allocator setting'}), render pool and libvips threads at their defaults`,
+  });
+  await benchCacheWriteLatency({
+    seconds: options.seconds,
+    concurrency: options.concurrency,
+    serverEnv: NPM_START_ENV,
+    serverSettingLabel: '',
   });
   await benchAgainstIpx({ seconds: options.seconds, concurrency: options.concurrency, serverEnv: NPM_START_ENV });
 
