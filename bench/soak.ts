@@ -4,6 +4,9 @@
  * queue instead of a politely waiting client) against a `pictor serve` process of its own, for
  * BENCH_SOAK_SECONDS (default 300). The figures: no errors, p50/p99 per kind of request, and the
  * server's resident memory sampled every second, whose growth after warm-up should stay under 10%.
+ * Warm-up is the pre-fill of the server's bounded caches (see `PREFILL_FACTOR`; BENCH_SOAK_PREFILL=0 skips
+ * it) and then the first 20% of the run; growth from the run's start, with no warm-up share, is printed too.
+ * BENCH_SOAK_MALLOC=jemalloc runs the server with jemalloc preloaded instead of glibc malloc.
  *
  * Kinds: uploads (POST /images/v1), direct uploads (mint a URL, then POST the file to it), cold
  * deliveries (a flexible-variant width never asked before), cached deliveries (a URL already served),
@@ -80,6 +83,31 @@ const MEMORY_METRICS = {
 } as const;
 type MemoryPart = keyof typeof MEMORY_METRICS;
 const METRICS_EVERY_MS = 10_000;
+/**
+ * Pre-fill (BENCH_SOAK_PREFILL, on unless `0`): before the measured run, the server's bounded caches are
+ * filled, so that what the run reports as growth is not a cache filling up to its limit. The memory LRU
+ * of renditions (PICTOR_MEMORY_CACHE_BYTES, 64 MB by default) is the one that matters: at the soak's
+ * rates cold deliveries add about 8 MB of renditions a minute, so a 5-minute run would otherwise end with
+ * it still filling (+30-40 MB of resident memory that is cache, not growth). Requests are sent in the
+ * soak's mix of the kinds that fill caches (uploads 3 : direct uploads 1 : cold deliveries 3, a large
+ * photo every 25th upload), back to back by BENCH_SOAK_PREFILL_CONCURRENCY clients (1), until the cold
+ * renditions received add up to PREFILL_FACTOR times the memory cache's limit: the LRU also holds masters,
+ * so it is then full and evicting. With BENCH_SOAK_PREFILL=0 the run starts after set-up, as before.
+ */
+const PREFILL_FACTOR = 1.25;
+/** The pre-fill stops here whether or not the caches are full (and says so). */
+const PREFILL_MAX_MS = 15 * 60_000;
+const PREFILL_CYCLE: readonly Arrival[] = ['upload', 'cold delivery', 'upload', 'cold delivery', 'direct upload', 'upload', 'cold delivery'];
+/** The server's default PICTOR_MEMORY_CACHE_BYTES (src/config.ts). */
+const DEFAULT_MEMORY_CACHE_BYTES = 64 * 1024 ** 2;
+
+function prefillFromEnvironment(settings: Record<string, string>): { targetBytes: number; concurrency: number } | undefined {
+  if (process.env.BENCH_SOAK_PREFILL === '0') return undefined;
+  const cacheBytes = Number(settings.PICTOR_MEMORY_CACHE_BYTES ?? DEFAULT_MEMORY_CACHE_BYTES);
+  const concurrency = Number(process.env.BENCH_SOAK_PREFILL_CONCURRENCY ?? 1);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('BENCH_SOAK_PREFILL_CONCURRENCY must be a positive integer');
+  return { targetBytes: cacheBytes * PREFILL_FACTOR, concurrency };
+}
 
 interface StoredImage {
   /** `<public url>/<hash>/<id>` without the variant. */
@@ -162,6 +190,24 @@ function serverSettingsFromEnvironment(): Record<string, string> {
   );
 }
 
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
+/**
+ * The server's malloc, from BENCH_SOAK_MALLOC: `glibc` (the default: glibc with MALLOC_ARENA_MAX=2, as
+ * `npm start` runs it) or `jemalloc` (preloaded into the server process only, as a start script would).
+ * Other MALLOC_* / MALLOC_CONF variables in the bench's environment reach the server unchanged.
+ */
+function allocatorFromEnvironment(): { label: string; env: Record<string, string> } {
+  const choice = process.env.BENCH_SOAK_MALLOC ?? 'glibc';
+  if (choice === 'glibc') return { label: 'glibc malloc, MALLOC_ARENA_MAX=2 (as npm start)', env: { MALLOC_ARENA_MAX: '2' } };
+  if (choice === 'jemalloc') {
+    if (!fs.existsSync(JEMALLOC)) throw new Error(`BENCH_SOAK_MALLOC=jemalloc: ${JEMALLOC} is missing (apt-get install libjemalloc2)`);
+    const conf = process.env.MALLOC_CONF;
+    return { label: `jemalloc (LD_PRELOAD=${JEMALLOC}${conf ? ` MALLOC_CONF=${conf}` : ''})`, env: { LD_PRELOAD: JEMALLOC } };
+  }
+  throw new Error(`BENCH_SOAK_MALLOC must be glibc or jemalloc, not ${choice}`);
+}
+
 interface MemoryBreakdown {
   atMs: number;
   bytes: Partial<Record<MemoryPart, number>>;
@@ -195,20 +241,28 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
   const rateText = Object.entries(RATES)
     .map(([kind, rate]) => `${kind} ${rate * scale}/s`)
     .join(', ');
-  console.log(`\n(g) Soak: ${seconds} s of mixed traffic at fixed arrival rates (open loop), server in its own process`);
+  console.log(
+    `\n(g) Soak: ${seconds} s of mixed traffic at fixed arrival rates (open loop), server in its own process` +
+      `${process.env.BENCH_SOAK_PREFILL === '0' ? '' : ', after a pre-fill of its caches'}`,
+  );
   console.log(`  rates: ${rateText}`);
   const settings = serverSettingsFromEnvironment();
   if (Object.keys(settings).length > 0) {
     console.log(`  server settings from the environment: ${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(' ')}`);
   }
+  const allocator = allocatorFromEnvironment();
+  const prefill = prefillFromEnvironment(settings);
+  console.log(`  server allocator: ${allocator.label}`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-soak-'));
   const child: ChildServer = await spawnServer({
     dataDir,
     accountId: ACCOUNT_ID,
     token: TOKEN,
-    // As `npm start` runs it; info logging (a line per request) as in production by default.
-    env: { MALLOC_ARENA_MAX: '2', PICTOR_LOG_LEVEL: 'info', ...settings },
+    // Info logging (a line per request) as in production by default.
+    env: { ...allocator.env, PICTOR_LOG_LEVEL: 'info', ...settings },
   });
+  const jemallocMapped = fs.readFileSync(`/proc/${child.pid}/maps`, 'utf8').includes('libjemalloc');
+  console.log(`  jemalloc mapped in the server process: ${jemallocMapped ? 'yes' : 'no'}`);
   const startRssKb = readStatus(child.pid, 'VmRSS');
   const api = `${child.url}/client/v4/accounts/${ACCOUNT_ID}/images`;
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
@@ -228,6 +282,8 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
   let uploadsSent = 0;
   let imagesStored = 0;
   let v2Token: string | null = null;
+  /** Bytes of the renditions the cold deliveries received: each one a new entry of the server's memory LRU. */
+  let renderedBytes = 0;
 
   /** One request; its latency is counted from `dueAt` (when it should have left), so queueing shows. */
   const call = async (
@@ -235,16 +291,17 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
     dueAt: number,
     url: string,
     options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: Buffer },
-  ): Promise<{ ok: true; text: string } | { ok: false }> => {
+  ): Promise<{ ok: true; text: string; bytes: number } | { ok: false }> => {
     try {
       const response = await request(url, { dispatcher: agent, method: options.method ?? 'GET', headers: options.headers, body: options.body });
-      const text = await response.body.text();
+      const raw = Buffer.from(await response.body.arrayBuffer());
+      const text = raw.toString('utf8');
       if (response.statusCode !== 200) {
         countError(kind, `HTTP ${response.statusCode} ${text.slice(0, 120)}`);
         return { ok: false };
       }
       tally.latencies[kind].push(performance.now() - dueAt);
-      return { ok: true, text };
+      return { ok: true, text, bytes: raw.length };
     } catch (error) {
       const code = (error as { code?: string }).code;
       countError(kind, code ?? (error instanceof Error ? error.message : String(error)));
@@ -304,7 +361,10 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
         widths.add(width);
         const url = `${image.deliveryBase}/w=${width}`;
         const answer = await call('cold delivery', dueAt, url, { headers: { accept: BROWSER_ACCEPT } });
-        if (answer.ok) cachedUrls.push(url);
+        if (answer.ok) {
+          cachedUrls.push(url);
+          renderedBytes += answer.bytes;
+        }
         return;
       }
       countError('cold delivery', 'no fresh width left (client)');
@@ -358,6 +418,39 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
     const seeded = imagesStored;
     tally.latencies = emptyLatencies();
     const setupRssKb = readStatus(child.pid, 'VmRSS');
+
+    let prefillSummary = 'no pre-fill (BENCH_SOAK_PREFILL=0): the run starts right after set-up, caches empty';
+    let prefillRssKb: number | undefined;
+    if (prefill) {
+      const prefillStarted = performance.now();
+      let prefillPeakKb = readStatus(child.pid, 'VmRSS');
+      const prefillSampler = setInterval(() => {
+        prefillPeakKb = Math.max(prefillPeakKb, readStatus(child.pid, 'VmRSS'));
+      }, 1000);
+      const storedBefore = imagesStored;
+      const client = async (offset: number): Promise<void> => {
+        for (let step = offset; renderedBytes < prefill.targetBytes && performance.now() - prefillStarted < PREFILL_MAX_MS; step++) {
+          await send[PREFILL_CYCLE[step % PREFILL_CYCLE.length] as Arrival](performance.now());
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: prefill.concurrency }, (_, index) => client(index * 3)));
+      } finally {
+        clearInterval(prefillSampler);
+      }
+      prefillRssKb = readStatus(child.pid, 'VmRSS');
+      const prefillErrors = [...tally.errors.values()].reduce((sum, n) => sum + n, 0);
+      const full = renderedBytes >= prefill.targetBytes;
+      prefillSummary =
+        `pre-fill ${((performance.now() - prefillStarted) / 1000).toFixed(0)} s (${prefill.concurrency} client(s) back to back): ` +
+        `${imagesStored - storedBefore} images stored, ${mb(renderedBytes / 1024)} of cold renditions received ` +
+        `(${PREFILL_FACTOR} x the memory cache's ${mb(prefill.targetBytes / PREFILL_FACTOR / 1024)}${full ? '' : ': NOT reached, caches may not be full'}), ` +
+        `${prefillErrors} errors${prefillErrors > 0 ? ` (${[...tally.errors.keys()].join('; ')})` : ''}; server RSS peak ${mb(prefillPeakKb)}, at its end ${mb(prefillRssKb)}`;
+      tally.errors.clear();
+      tally.latencies = emptyLatencies();
+    }
+    console.log(`  ${prefillSummary}`);
+    const runStartImages = imagesStored;
 
     const durationMs = seconds * 1000;
     const started = performance.now();
@@ -432,7 +525,8 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
     console.log(`  errors: ${errorCount}${errorCount === 0 ? '' : ' (must be 0)'}`);
     for (const [reason, n] of [...tally.errors].sort((a, b) => b[1] - a[1])) console.log(`    ${n} x ${reason}`);
     console.log(
-      `  check: stats count ${current} = ${seeded} seeded + ${imagesStored - seeded} stored during the run: ${current === imagesStored ? 'yes' : 'NO'}`,
+      `  check: stats count ${current} = ${seeded} seeded + ${runStartImages - seeded} stored by the pre-fill + ` +
+        `${imagesStored - runStartImages} stored during the run: ${current === imagesStored ? 'yes' : 'NO'}`,
     );
 
     const warmUpAtMs = durationMs * WARM_UP_SHARE;
@@ -441,13 +535,19 @@ export async function benchSoak(seconds: number, scale = 1): Promise<void> {
     const peak = Math.max(...rss.map((s) => s.kb));
     const growth = ((end - afterWarmUp) / afterWarmUp) * 100;
     console.log(
-      `  server RSS: at start ${mb(startRssKb)} (after set-up ${mb(setupRssKb)}), after warm-up (${(warmUpAtMs / 1000).toFixed(0)} s) ` +
-        `${mb(afterWarmUp)}, peak ${mb(peak)} sampled (VmHWM ${mb(peakHwmKb)}), end ${mb(end)}`,
+      `  server RSS: at start ${mb(startRssKb)} (after set-up ${mb(setupRssKb)}` +
+        `${prefillRssKb === undefined ? '' : `, after pre-fill ${mb(prefillRssKb)}`}), after warm-up (${(warmUpAtMs / 1000).toFixed(0)} s of the run) ` +
+        `${mb(afterWarmUp)}, peak ${mb(peak)} sampled during the run (VmHWM ${mb(peakHwmKb)}, since the server started), end ${mb(end)}`,
     );
     const halfway = smoothedRss(rss, elapsedMs / 2);
     const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(1)}`;
+    const atRunStart = smoothedRss(rss, 0);
     console.log(
-      `  growth after warm-up: ${signed(growth)}% (target < 10%); over the second half ${signed(((end - halfway) / halfway) * 100)}%; ` +
+      `  growth from the start of the run (${prefill ? 'caches pre-filled' : 'caches empty'}, no warm-up share): ` +
+        `${mb(atRunStart)} → ${mb(end)}, ${signed(((end - atRunStart) / atRunStart) * 100)}%`,
+    );
+    console.log(
+      `  growth after warm-up (${prefill ? 'caches pre-filled, then' : 'caches empty at the start, only'} ${WARM_UP_SHARE * 100}% of the run): ${signed(growth)}% (target < 10%); over the second half ${signed(((end - halfway) / halfway) * 100)}%; ` +
         `trend after warm-up ${signed(slopeMbPerMinute(rss.filter((s) => s.atMs >= warmUpAtMs)))} MB/min, over the second half ` +
         `${signed(slopeMbPerMinute(rss.filter((s) => s.atMs >= elapsedMs / 2)))} MB/min (each point the mean of ` +
         `${2 * RSS_SMOOTHING_SAMPLES + 1} one-second samples)`,
