@@ -37,6 +37,17 @@ describe('HTTP error edge', () => {
     expect((await expectApiError(query, 400, 5400)).errors[0]?.message).toMatch(/^querystring\.sort_order /);
   });
 
+  it('a direct-upload mint with a body that is neither multipart nor JSON is refused, not silently ignored', async () => {
+    const res = await fetch(`${s.t.imagesUrl}/v2/direct_upload`, {
+      method: 'POST',
+      headers: { ...s.t.auth, 'content-type': 'text/plain' },
+      body: '{"requireSignedURLs": true}',
+    });
+    await expectApiError(res, 400, 5400);
+    const empty = await fetch(`${s.t.imagesUrl}/v2/direct_upload`, { method: 'POST', headers: { ...s.t.auth, 'content-type': 'application/json' }, body: '' });
+    expect(empty.status).toBe(200);
+  });
+
   it('strings are never coerced into the booleans and numbers a JSON body needs', async () => {
     const res = await fetch(`${s.t.imagesUrl}/v1/config`, { method: 'PATCH', headers: json(), body: JSON.stringify({ flexible_variants: 'true' }) });
     await expectApiError(res, 400, 5400);

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { UploadLimits } from '../config.js';
 import type { DirectUploadInput, DirectUploadService } from '../domain/direct-uploads.js';
 import { badRequest } from '../errors.js';
-import { readSmallBody } from '../http/bodies.js';
+import { parseLenientJson, readSmallBody } from '../http/bodies.js';
 import { success } from '../http/envelope.js';
 import { imageAttributesFromJson, imageFormFields } from './image-routes.js';
 import { isMultipart, parseMultipart } from '../http/multipart.js';
@@ -52,15 +52,9 @@ function isJson(contentType: string | undefined): boolean {
  * of the body is drained by the transport guard) and then checked against the route's schema.
  */
 export function registerDirectUploadRoutes(scope: FastifyInstance, service: DirectUploadService, limits: UploadLimits): void {
-  scope.addContentTypeParser('application/json', async (_request: FastifyRequest, payload: IncomingMessage) => {
-    const text = await readSmallBody(payload, MAX_JSON_BYTES);
-    if (text.trim() === '') return undefined;
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw badRequest('The request body is not valid JSON');
-    }
-  });
+  scope.addContentTypeParser('application/json', async (_request: FastifyRequest, payload: IncomingMessage) =>
+    parseLenientJson(await readSmallBody(payload, MAX_JSON_BYTES)),
+  );
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   for (const version of ['v1', 'v2'] as const) {
     app.post<{ Params: AccountParams; Body: DirectUploadJson | null | undefined }>(`/accounts/:account_id/images/${version}/direct_upload`, { schema: routeSchemas.directUpload(version) }, async (request) =>

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { PictorError } from '../errors.js';
-import { renderCost, svgCost } from '../imaging/cost.js';
+import { type CostSource, renderCost, svgCost } from '../imaging/cost.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
@@ -120,6 +120,11 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** The stored image as the pool's cost model and the master rules see it. */
+function sourceOf(image: ImageRecord): CostSource {
+  return { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
 }
 
 /** What a request that joined another's render or cache read was served. */
@@ -357,7 +362,7 @@ export class DeliveryService {
   /** Runs the render through the pool, weighed by what it decodes and produces. */
   private async admitted(delivery: Delivery): Promise<Buffer> {
     const { image, plan, geometry, choice } = delivery;
-    const source = { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
+    const source = sourceOf(image);
     const cost = choice.format === 'svg' ? svgCost(image.size ?? 0) : renderCost(source, geometry, source.frames > 1 && plan.anim);
     const enqueued = performance.now();
     try {
@@ -381,9 +386,9 @@ export class DeliveryService {
       };
       return Buffer.from(JSON.stringify(info));
     }
-    const source = { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
+    const source = sourceOf(image);
     if (choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
-      return this.rasterize({ bytes: await this.masterOf(image), contentType: 'image/jpeg', frames: 1 }, delivery);
+      return this.rasterize({ bytes: await this.masterOf(image), frames: 1 }, delivery);
     }
     const original = await this.readOriginal(image);
     if (choice.format === 'svg') {
@@ -397,7 +402,7 @@ export class DeliveryService {
         this.telemetry.renderStage('svg_sanitize', secondsSince(sanitizing));
       }
     }
-    return this.rasterize({ bytes: original, contentType: source.contentType, frames: source.frames }, delivery);
+    return this.rasterize({ bytes: original, frames: source.frames }, delivery);
   }
 
   private async rasterize(source: RenderSource, { plan, geometry, choice }: Delivery): Promise<Buffer> {

@@ -7,14 +7,22 @@ import { badRequest } from '../errors.js';
  * JSON as clients send it: an empty body (some send one with DELETE or with a body-less POST) is no
  * body; JSON that does not parse is 5400.
  */
-export function acceptLenientJson(scope: FastifyInstance, bodyLimit?: number): void {
-  scope.addContentTypeParser('application/json', { parseAs: 'string', ...(bodyLimit !== undefined && { bodyLimit }) }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
+export function parseLenientJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw badRequest('The request body is not valid JSON');
+  }
+}
+
+/** Parses `application/json` bodies of a scope with `parseLenientJson` (up to Fastify's body limit). */
+export function acceptLenientJson(scope: FastifyInstance): void {
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(badRequest('The request body is not valid JSON'), undefined);
+      done(null, parseLenientJson(String(body)));
+    } catch (error) {
+      done(error as Error, undefined);
     }
   });
 }

@@ -11,6 +11,7 @@
  * kept EXIF, SVG.
  */
 import sharp from 'sharp';
+import type { CostSource } from './cost.js';
 import type { Geometry } from './geometry.js';
 import type { RenderPlan } from './plan.js';
 
@@ -20,13 +21,6 @@ const SOURCE_TO_MASTER = 1.5;
 /** A rendition from the master is at most this fraction of it on each axis. */
 const MAX_SHARE_OF_MASTER = 0.5;
 
-export interface MasterSource {
-  width: number;
-  height: number;
-  frames: number;
-  contentType: string;
-}
-
 /** The master's size for a source of this displayed size (aspect kept, long side 2048). */
 export function masterSize(source: { width: number; height: number }): { width: number; height: number } {
   const scale = MASTER_LONG_SIDE / Math.max(source.width, source.height);
@@ -34,7 +28,7 @@ export function masterSize(source: { width: number; height: number }): { width: 
 }
 
 /** The size the source is scaled to before any crop or pad, or undefined when it is not scaled. */
-function scaledSize(source: MasterSource, geometry: Geometry): { width: number; height: number } | undefined {
+function scaledSize(source: CostSource, geometry: Geometry): { width: number; height: number } | undefined {
   if (geometry.resize) return geometry.resize;
   const crop = geometry.crop;
   if (crop && 'attention' in crop) {
@@ -45,7 +39,7 @@ function scaledSize(source: MasterSource, geometry: Geometry): { width: number; 
 }
 
 /** Whether this rendition may be made from the master instead of the original. */
-export function rendersFromMaster(source: MasterSource, plan: RenderPlan, geometry: Geometry): boolean {
+export function rendersFromMaster(source: CostSource, plan: RenderPlan, geometry: Geometry): boolean {
   if (source.frames > 1 || source.contentType === 'image/svg+xml') return false;
   if (Math.max(source.width, source.height) < MASTER_LONG_SIDE * SOURCE_TO_MASTER) return false;
   // Trims are in the original's pixels; quarter turns swap the axes the size test below compares.
@@ -64,7 +58,7 @@ export async function makeMaster(original: Buffer, timeoutSeconds: number): Prom
   const image = sharp(original, { autoOrient: true, failOn: 'none', limitInputPixels: 100_000_000 })
     .timeout({ seconds: timeoutSeconds })
     .resize(MASTER_LONG_SIDE, MASTER_LONG_SIDE, { fit: 'inside' });
-  const { hasAlpha } = await sharp(original).metadata();
+  const { hasAlpha } = await image.metadata();
   return hasAlpha
     ? image.webp({ quality: 95, alphaQuality: 100, effort: 2 }).toBuffer()
     : image.jpeg({ quality: 92, chromaSubsampling: '4:4:4' }).toBuffer();

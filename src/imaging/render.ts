@@ -14,7 +14,6 @@ import type { RenderPlan } from './plan.js';
 
 export interface RenderSource {
   bytes: Buffer;
-  contentType: string;
   frames: number;
 }
 
