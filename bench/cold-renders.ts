@@ -23,17 +23,19 @@ const SOURCE = path.join(PROJECT_ROOT, 'test/fixtures/images/photo-4000w.jpg');
 const ACCOUNT_ID = 'c01dc01dc01dc01dc01dc01dc01dc01d';
 const TOKEN = 'bench-cold-render-token';
 
-/** Where Debian and Ubuntu put jemalloc (package libjemalloc2). */
-export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
-
-/** The allocator environment `npm start` gives the server (package.json "start"). */
-export const NPM_START_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+/** Where scripts/start.sh looks for jemalloc (Debian/Ubuntu package libjemalloc2), in its order. */
+export const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'].map(
+  (dir) => `${dir}/libjemalloc.so.2`,
+);
 
 export type Allocator = 'glibc' | 'arena2' | 'jemalloc';
 
 export function jemallocPath(): string | undefined {
   return JEMALLOC_PATHS.find((candidate) => fs.existsSync(candidate));
 }
+
+/** The allocator environment `npm start` gives the server (scripts/start.sh): jemalloc when installed. */
+export const NPM_START_ENV: Record<string, string> = jemallocPath() ? { LD_PRELOAD: jemallocPath() ?? '' } : { MALLOC_ARENA_MAX: '2' };
 
 function allocatorEnv(allocator: Allocator): Record<string, string> {
   switch (allocator) {

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 // Spawns the real CLI in a child process; node built-ins only (nothing from vitest).
 import { type ChildServer, spawnServer } from '../test/helpers/child-server.js';
+import { jemallocPath } from './cold-renders.js';
 import { ms, multipartBody, percentile, printTable } from './lib.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../test/fixtures/images');
@@ -190,20 +191,21 @@ function serverSettingsFromEnvironment(): Record<string, string> {
   );
 }
 
-const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-
 /**
- * The server's malloc, from BENCH_SOAK_MALLOC: `glibc` (the default: glibc with MALLOC_ARENA_MAX=2, as
- * `npm start` runs it) or `jemalloc` (preloaded into the server process only, as a start script would).
- * Other MALLOC_* / MALLOC_CONF variables in the bench's environment reach the server unchanged.
+ * The server's malloc, from BENCH_SOAK_MALLOC: unset, as `npm start` picks it (scripts/start.sh: jemalloc
+ * when installed, else glibc with MALLOC_ARENA_MAX=2); `glibc` (MALLOC_ARENA_MAX=2) or `jemalloc`
+ * (preloaded into the server process only) to compare. Other MALLOC_* / MALLOC_CONF variables in the
+ * bench's environment reach the server unchanged.
  */
 function allocatorFromEnvironment(): { label: string; env: Record<string, string> } {
-  const choice = process.env.BENCH_SOAK_MALLOC ?? 'glibc';
-  if (choice === 'glibc') return { label: 'glibc malloc, MALLOC_ARENA_MAX=2 (as npm start)', env: { MALLOC_ARENA_MAX: '2' } };
+  const choice = process.env.BENCH_SOAK_MALLOC ?? (jemallocPath() ? 'jemalloc' : 'glibc');
+  const asStart = process.env.BENCH_SOAK_MALLOC === undefined ? ', as npm start' : '';
+  if (choice === 'glibc') return { label: `glibc malloc, MALLOC_ARENA_MAX=2${asStart}`, env: { MALLOC_ARENA_MAX: '2' } };
   if (choice === 'jemalloc') {
-    if (!fs.existsSync(JEMALLOC)) throw new Error(`BENCH_SOAK_MALLOC=jemalloc: ${JEMALLOC} is missing (apt-get install libjemalloc2)`);
+    const jemalloc = jemallocPath();
+    if (!jemalloc) throw new Error('BENCH_SOAK_MALLOC=jemalloc: libjemalloc.so.2 is not installed (apt-get install libjemalloc2)');
     const conf = process.env.MALLOC_CONF;
-    return { label: `jemalloc (LD_PRELOAD=${JEMALLOC}${conf ? ` MALLOC_CONF=${conf}` : ''})`, env: { LD_PRELOAD: JEMALLOC } };
+    return { label: `jemalloc (LD_PRELOAD=${jemalloc}${conf ? ` MALLOC_CONF=${conf}` : ''}${asStart})`, env: { LD_PRELOAD: jemalloc } };
   }
   throw new Error(`BENCH_SOAK_MALLOC must be glibc or jemalloc, not ${choice}`);
 }

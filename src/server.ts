@@ -84,20 +84,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   sharp.concurrency(rendering.vipsThreads);
   const svgWorkers = new SvgWorkers(rendering.svgThreads);
   const metrics = new PictorMetrics({ pool });
-  const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
-    limits: config.limits,
-    probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, timeoutSeconds: rendering.timeoutSeconds },
-    imageQuota: config.imageQuota,
-    now,
-    telemetry: metrics,
-  });
-  const directUploads = new DirectUploadService(stores.meta, images, urls, {
-    telemetry: metrics,
-    imageQuota: config.imageQuota,
-    now,
-    // A lease outlives the longest body the server accepts, plus time to check and store it.
-    leaseMs: config.transport.requestTimeoutMs + 60_000,
-  });
   // Bound once the app (and its logger) exists.
   let cacheErrors = (_error: unknown, _operation: 'read' | 'write'): void => undefined;
   const delivery = new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, {
@@ -106,6 +92,20 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     renderTimeoutSeconds: rendering.timeoutSeconds,
     onCacheError: (error, operation) => cacheErrors(error, operation),
     telemetry: metrics,
+  });
+  const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
+    limits: config.limits,
+    probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, timeoutSeconds: rendering.timeoutSeconds },
+    imageQuota: config.imageQuota,
+    now,
+    telemetry: metrics,
+    onCommitted: (image, bytes) => delivery.prepareMaster(image, bytes),
+  });
+  const directUploads = new DirectUploadService(stores.meta, images, urls, {
+    imageQuota: config.imageQuota,
+    now,
+    // A lease outlives the longest body the server accepts, plus time to check and store it.
+    leaseMs: config.transport.requestTimeoutMs + 60_000,
   });
   const app = await buildApp(
     {

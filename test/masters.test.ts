@@ -1,6 +1,6 @@
 /**
- * Pre-reduced masters: small renditions of a large source are made from a 2048 px copy kept in the
- * render cache, not from the original, and look the same. Which source a render read is visible in
+ * Pre-reduced masters: small renditions of a large source are made from a 2048 px copy made at upload
+ * and kept in the render cache, not from the original, and look the same. Which source a render read is visible in
  * `/metrics` (the storage_read stage counts reads of originals).
  */
 import sharp, { type Sharp } from 'sharp';
@@ -36,10 +36,20 @@ describe('pre-reduced masters', () => {
     return { reads: moved(before, after, READS, { stage: 'storage_read' }), body, width: meta.width, height: meta.height };
   }
 
-  it('the first small rendition reads the original once (to make the master); later ones never do', async () => {
-    expect((await originalsReadFor(`${large.path}/w=640`)).reads).toBe(1);
+  it('the master is made at upload: no small rendition reads the original, the first included', async () => {
+    expect((await originalsReadFor(`${large.path}/w=640`)).reads).toBe(0);
     for (const width of [320, 500, 1000]) expect((await originalsReadFor(`${large.path}/w=${width}`)).reads, `w=${width}`).toBe(0);
     expect((await originalsReadFor(`${large.path}/w=300,h=300,fit=cover,gravity=auto`)).reads).toBe(0);
+  });
+
+  it('an image uploaded through a direct-upload URL gets its master at upload too', async () => {
+    const mint = await fetch(`${s.t.imagesUrl}/v2/direct_upload`, { method: 'POST', headers: s.t.auth, body: new FormData() });
+    const { result } = (await mint.json()) as { result: { id: string; uploadURL: string } };
+    const form = new FormData();
+    form.append('file', new File([fixture('photo-4000w.jpg')], 'photo-4000w.jpg'));
+    expect((await fetch(result.uploadURL, { method: 'POST', body: form })).status).toBe(200);
+    const path = large.path.replace(large.id, result.id);
+    expect((await originalsReadFor(`${path}/w=480`)).reads).toBe(0);
   });
 
   it('a rendition from the master has the exact size and is at least as faithful as one straight from the original', async () => {

@@ -16,7 +16,7 @@ import { type CostSource, renderCost, svgCost } from '../imaging/cost.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
-import { MASTER_LONG_SIDE, makeMaster, rendersFromMaster } from '../imaging/master.js';
+import { hasMaster, MASTER_LONG_SIDE, makeMaster, masterCost, rendersFromMaster } from '../imaging/master.js';
 import { type RenderSource, renderRaster } from '../imaging/render.js';
 import { PoolFullError, type RenderPool } from '../imaging/render-pool.js';
 import { SvgRefusal } from '../imaging/svg.js';
@@ -27,7 +27,7 @@ import { checkSignature } from './signed-urls.js';
 import { type DeliveryLayer, type DeliveryTelemetry, SILENT_TELEMETRY, type SignedUrlDenial } from './telemetry.js';
 
 /** Bump when the pipeline's output changes, so old renders are not served for new requests. */
-const RENDERER_VERSION = 4;
+const RENDERER_VERSION = 5;
 /** Bumped when masters are made differently, so old ones are not used. */
 const MASTER_VERSION = 1;
 /** Longest browser cache time of a signed image's response. */
@@ -127,6 +127,13 @@ function sourceOf(image: ImageRecord): CostSource {
   return { width: image.width ?? 1, height: image.height ?? 1, frames: image.frames ?? 1, contentType: image.contentType ?? '' };
 }
 
+/** The render-cache key of an image's master: dropped with the original's blob key. */
+function masterKey(image: ImageRecord): string {
+  return createHash('sha256')
+    .update(canonicalJson({ r: MASTER_VERSION, m: MASTER_LONG_SIDE, a: image.accountId, b: image.blobKey }))
+    .digest('hex');
+}
+
 /** What a request that joined another's render or cache read was served. */
 function coalesced(served: ServedRendition): ServedRendition {
   return { bytes: served.bytes, layer: 'coalesced' };
@@ -141,8 +148,8 @@ export class DeliveryService {
   private readonly inFlight = new Map<string, Promise<ServedRendition>>();
   private readonly mastersInFlight = new Map<string, Promise<Buffer>>();
   private readonly telemetry: DeliveryTelemetry;
-  /** Render-cache writes still under way (they run after the answer was sent). */
-  private readonly cacheWrites = new Set<Promise<void>>();
+  /** Render-cache writes and masters still under way (they run after the answer was sent). */
+  private readonly backgroundWork = new Set<Promise<void>>();
   /** Public (unsigned) resolutions, valid while the store's generation for their image is unchanged. */
   private readonly resolved = new LRUCache<string, { generation: number; delivery: Delivery }>({ max: RESOLVED_ENTRIES });
   /** Account hash → account id, as learnt from resolutions. */
@@ -322,8 +329,8 @@ export class DeliveryService {
    */
   private cacheInBackground(key: string, bytes: Buffer): void {
     const write = this.renders.put(key, bytes).catch((error: unknown) => this.options.onCacheError?.(error, 'write'));
-    this.cacheWrites.add(write);
-    void write.finally(() => this.cacheWrites.delete(write));
+    this.backgroundWork.add(write);
+    void write.finally(() => this.backgroundWork.delete(write));
   }
 
   /**
@@ -331,9 +338,7 @@ export class DeliveryService {
    * node, and dropped with the original's blob key), or made once from the original.
    */
   private async masterOf(image: ImageRecord): Promise<Buffer> {
-    const key = createHash('sha256')
-      .update(canonicalJson({ r: MASTER_VERSION, m: MASTER_LONG_SIDE, a: image.accountId, b: image.blobKey }))
-      .digest('hex');
+    const key = masterKey(image);
     const remembered = this.memory.get(key);
     if (remembered) return remembered.bytes;
     const pending = this.mastersInFlight.get(key);
@@ -348,15 +353,48 @@ export class DeliveryService {
       this.options.onCacheError?.(error, 'read');
       return undefined;
     });
-    const master = stored ?? (await makeMaster(await this.readOriginal(image), this.options.renderTimeoutSeconds));
+    if (stored) {
+      this.memory.set(key, { bytes: stored, layer: 'memory' });
+      return stored;
+    }
+    return this.keepMaster(key, makeMaster(await this.readOriginal(image), this.options.renderTimeoutSeconds));
+  }
+
+  /** A master just made: remembered in memory and written to the render cache (shared by every node). */
+  private async keepMaster(key: string, making: Promise<Buffer>): Promise<Buffer> {
+    const master = await making;
     this.memory.set(key, { bytes: master, layer: 'memory' });
-    if (!stored) this.cacheInBackground(key, master);
+    this.cacheInBackground(key, master);
     return master;
   }
 
-  /** Resolves once every render-cache write started so far has ended: before the stores close. */
+  /**
+   * Told of a newly committed upload while its bytes are still in memory: when the image will have a
+   * master, makes it now in the background (through the pool, at its cost), so the first small rendition
+   * neither waits for it nor reads the original back from storage. When the pool has no room the
+   * master is made by the first rendition that needs it, as before.
+   */
+  prepareMaster(image: ImageRecord, original: Buffer): void {
+    const source = sourceOf(image);
+    if (!hasMaster(source)) return;
+    const key = masterKey(image);
+    const preparing = this.pool
+      .run(masterCost(source), async () => {
+        if (this.memory.has(key) || this.mastersInFlight.has(key)) return;
+        const making = this.keepMaster(key, makeMaster(original, this.options.renderTimeoutSeconds)).finally(() =>
+          this.mastersInFlight.delete(key),
+        );
+        this.mastersInFlight.set(key, making);
+        await making;
+      })
+      .catch(() => undefined);
+    this.backgroundWork.add(preparing);
+    void preparing.finally(() => this.backgroundWork.delete(preparing));
+  }
+
+  /** Resolves once every render-cache write and master started so far has ended: before the stores close. */
   async flush(): Promise<void> {
-    await Promise.all([...this.cacheWrites]);
+    await Promise.all([...this.backgroundWork]);
   }
 
   /** Runs the render through the pool, weighed by what it decodes and produces. */

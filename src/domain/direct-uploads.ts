@@ -15,7 +15,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { PictorError, badRequest } from '../errors.js';
-import type { UploadTelemetry } from './telemetry.js';
 import type { MetaStore } from '../store/ports.js';
 import { type ImageService, type ImageView, cleanFilename } from './images.js';
 import type { DirectUploadGrant, ImageRecord, Metadata } from './model.js';
@@ -58,7 +57,7 @@ export class DirectUploadService {
     private readonly meta: MetaStore,
     private readonly images: ImageService,
     private readonly urls: PublicUrls,
-    private readonly options: { imageQuota: number; now: () => number; leaseMs: number; telemetry?: UploadTelemetry },
+    private readonly options: { imageQuota: number; now: () => number; leaseMs: number },
   ) {}
 
   private expiryOf(text: string | undefined, now: number): number {
@@ -151,7 +150,7 @@ export class DirectUploadService {
       if (completion.kind === 'used') throw new PictorError(5409, 'This upload URL has already been used');
       throw uploadUrlNotFound();
     }
-    this.options.telemetry?.uploadAccepted('upload_host', original.size);
+    this.images.committed('upload_host', completion.image, file.bytes);
     return this.images.describe(grant.accountId, completion.image);
   }
 

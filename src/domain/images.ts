@@ -64,6 +64,8 @@ export interface ImageServiceOptions {
   now?: () => number;
   /** Told of every upload whose image committed (metrics); refusals are not counted here. */
   telemetry?: UploadTelemetry;
+  /** Told of every committed upload with its bytes, still in memory (delivery prepares masters from them). */
+  onCommitted?: (image: ImageRecord, original: Buffer) => void;
 }
 
 function checkCreator(creator: string | null | undefined): void {
@@ -155,8 +157,14 @@ export class ImageService {
       await this.discardOriginal(original);
       throw error;
     }
-    this.options.telemetry?.uploadAccepted('api', original.size);
+    this.committed('api', image, bytes);
     return this.describe(accountId, image);
+  }
+
+  /** After an upload's row committed, by either surface: metrics and the commit hook. */
+  committed(surface: 'api' | 'upload_host', image: ImageRecord, bytes: Buffer): void {
+    this.options.telemetry?.uploadAccepted(surface, bytes.length);
+    this.options.onCommitted?.(image, bytes);
   }
 
   /**

@@ -38,10 +38,21 @@ function scaledSize(source: CostSource, geometry: Geometry): { width: number; he
   return undefined;
 }
 
+/** Whether the image has a master at all: a still raster image much larger than the master. */
+export function hasMaster(source: CostSource): boolean {
+  if (source.frames > 1 || source.contentType === 'image/svg+xml') return false;
+  return Math.max(source.width, source.height) >= MASTER_LONG_SIDE * SOURCE_TO_MASTER;
+}
+
+/** What making the master costs the render pool: the full decode (no shrink-on-load) and the master. */
+export function masterCost(source: CostSource): number {
+  const master = masterSize(source);
+  return source.width * source.height + master.width * master.height;
+}
+
 /** Whether this rendition may be made from the master instead of the original. */
 export function rendersFromMaster(source: CostSource, plan: RenderPlan, geometry: Geometry): boolean {
-  if (source.frames > 1 || source.contentType === 'image/svg+xml') return false;
-  if (Math.max(source.width, source.height) < MASTER_LONG_SIDE * SOURCE_TO_MASTER) return false;
+  if (!hasMaster(source)) return false;
   // Trims are in the original's pixels; quarter turns swap the axes the size test below compares.
   if (geometry.trim || plan.metadata !== 'none' || plan.rotate === 90 || plan.rotate === 270) return false;
   const scaled = scaledSize(source, geometry);

@@ -28,7 +28,7 @@ export interface RenderPlan {
   gravity: Gravity;
   /** 1-100; undefined means the format's default (85 for JPEG/WebP/AVIF). */
   quality?: number;
-  /** `quality=auto` (a Pictor extension): the smallest JPEG/WebP as faithful as quality 80 (auto-quality.ts). */
+  /** `quality=auto` (a Pictor extension): the smallest JPEG/WebP meeting a perceptual target (auto-quality.ts). */
   autoQuality?: true;
   format: RequestedFormat;
   anim: boolean;

@@ -64,11 +64,14 @@ function applyGeometry(image: Sharp, geometry: Geometry, plan: RenderPlan): Shar
   if (plan.rotate) image.rotate(plan.rotate);
   if (geometry.orientedTrim) image.extract(geometry.orientedTrim);
 
+  // quality=auto spends its encoder search on a rendition as close to the original as sharp makes it:
+  // without the fast shrink-on-load, whose moiré and rounding would eat into the perceptual target.
+  const fastShrinkOnLoad = !plan.autoQuality;
   const crop = geometry.crop;
   if (crop && 'attention' in crop) {
-    image.resize(crop.width, crop.height, { fit: 'cover', position: sharp.strategy.attention });
+    image.resize(crop.width, crop.height, { fit: 'cover', position: sharp.strategy.attention, fastShrinkOnLoad });
   } else {
-    if (geometry.resize) image.resize(geometry.resize.width, geometry.resize.height, { fit: 'fill' });
+    if (geometry.resize) image.resize(geometry.resize.width, geometry.resize.height, { fit: 'fill', fastShrinkOnLoad });
     if (crop) image.extract(crop);
   }
   if (geometry.pad) image.extend({ ...geometry.pad, background: plan.background ?? '#ffffff' });
@@ -111,14 +114,17 @@ async function encode(
   const large = size.width > PROGRESSIVE_MAX || size.height > PROGRESSIVE_MAX;
   const progressive = choice.format === 'jpeg' && !choice.baseline && !small && !large;
   const animatedOutput = animation.delay !== undefined;
+  const jpeg = (pipeline: Sharp, q: number): Sharp => pipeline.jpeg({ quality: q, progressive });
+  const webp = (pipeline: Sharp, q: number): Sharp => pipeline.webp({ quality: q, lossless: q === 100, effort: 4, ...animation });
   if (plan.autoQuality && (choice.format === 'jpeg' || choice.format === 'webp') && !animatedOutput) {
-    return (await encodeAtAutoQuality(image, choice.format, { progressive })).bytes;
+    const fallback = choice.format === 'jpeg' ? jpeg : webp;
+    return (await encodeAtAutoQuality(image, choice.format, { progressive, defaultQuality: DEFAULT_QUALITY, fallback })).bytes;
   }
   switch (choice.format) {
     case 'jpeg':
-      return image.jpeg({ quality, progressive }).toBuffer();
+      return jpeg(image, quality).toBuffer();
     case 'webp':
-      return image.webp({ quality, lossless: plan.quality === 100, effort: 4, ...animation }).toBuffer();
+      return webp(image, quality).toBuffer();
     case 'avif':
       return image.avif({ quality, effort: AVIF_EFFORT }).toBuffer();
     case 'png':

@@ -29,10 +29,13 @@ export interface ChildServerOptions {
   token: string;
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** What to run instead of `node --import tsx src/cli/main.ts serve` (e.g. `sh scripts/start.sh`). */
+  command?: [string, ...string[]];
 }
 
 export function spawnServer(options: ChildServerOptions): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
+  const [program, ...args] = options.command ?? [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'serve'];
+  const child = spawn(program, args, {
     cwd: PROJECT_ROOT,
     env: {
       // The outer environment minus any Pictor setting, so the child sees only what the test gives it.
