@@ -31,19 +31,14 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE} AS runtime
 # HOST: reachable from outside the container. PICTOR_PUBLIC_URL: the base of the URLs Pictor puts in its
-# answers (variants, direct-upload URLs); set it to the address clients use. jemalloc is preloaded, as
-# `npm start` does where it is installed (scripts/start.sh): glibc's per-thread arenas fragment under
-# libvips' parallel decodes. Linked at one path so LD_PRELOAD is the same on amd64 and arm64.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libjemalloc2 \
-    && rm -rf /var/lib/apt/lists/* \
-    && ln -s "$(find /usr/lib -name libjemalloc.so.2 | head -n 1)" /usr/local/lib/libjemalloc.so.2
+# answers (variants, direct-upload URLs); set it to the address clients use. MALLOC_ARENA_MAX=2 is what
+# `npm start` sets: glibc's per-thread arenas fragment badly under libvips' parallel decodes.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
     PICTOR_DATA_DIR=/data \
     PICTOR_PUBLIC_URL=http://localhost:8080 \
-    LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Owned by root and read-only to the server: only /data is writable by it.
 COPY --from=build /app/package.json ./package.json

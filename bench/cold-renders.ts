@@ -34,8 +34,8 @@ export function jemallocPath(): string | undefined {
   return JEMALLOC_PATHS.find((candidate) => fs.existsSync(candidate));
 }
 
-/** The allocator environment `npm start` gives the server (scripts/start.sh): jemalloc when installed. */
-export const NPM_START_ENV: Record<string, string> = jemallocPath() ? { LD_PRELOAD: jemallocPath() ?? '' } : { MALLOC_ARENA_MAX: '2' };
+/** The allocator environment `npm start` gives the server by default (scripts/start.sh). */
+export const NPM_START_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
 function allocatorEnv(allocator: Allocator): Record<string, string> {
   switch (allocator) {

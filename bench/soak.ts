@@ -192,20 +192,19 @@ function serverSettingsFromEnvironment(): Record<string, string> {
 }
 
 /**
- * The server's malloc, from BENCH_SOAK_MALLOC: unset, as `npm start` picks it (scripts/start.sh: jemalloc
- * when installed, else glibc with MALLOC_ARENA_MAX=2); `glibc` (MALLOC_ARENA_MAX=2) or `jemalloc`
- * (preloaded into the server process only) to compare. Other MALLOC_* / MALLOC_CONF variables in the
- * bench's environment reach the server unchanged.
+ * The server's malloc, from BENCH_SOAK_MALLOC: `glibc` (the default: glibc with MALLOC_ARENA_MAX=2, as
+ * `npm start` runs it) or `jemalloc` (preloaded into the server process only, as `PICTOR_MALLOC=jemalloc
+ * npm start` does). Other MALLOC_* / MALLOC_CONF variables in the bench's environment reach the server
+ * unchanged.
  */
 function allocatorFromEnvironment(): { label: string; env: Record<string, string> } {
-  const choice = process.env.BENCH_SOAK_MALLOC ?? (jemallocPath() ? 'jemalloc' : 'glibc');
-  const asStart = process.env.BENCH_SOAK_MALLOC === undefined ? ', as npm start' : '';
-  if (choice === 'glibc') return { label: `glibc malloc, MALLOC_ARENA_MAX=2${asStart}`, env: { MALLOC_ARENA_MAX: '2' } };
+  const choice = process.env.BENCH_SOAK_MALLOC ?? 'glibc';
+  if (choice === 'glibc') return { label: 'glibc malloc, MALLOC_ARENA_MAX=2 (as npm start)', env: { MALLOC_ARENA_MAX: '2' } };
   if (choice === 'jemalloc') {
     const jemalloc = jemallocPath();
     if (!jemalloc) throw new Error('BENCH_SOAK_MALLOC=jemalloc: libjemalloc.so.2 is not installed (apt-get install libjemalloc2)');
     const conf = process.env.MALLOC_CONF;
-    return { label: `jemalloc (LD_PRELOAD=${jemalloc}${conf ? ` MALLOC_CONF=${conf}` : ''}${asStart})`, env: { LD_PRELOAD: jemalloc } };
+    return { label: `jemalloc (LD_PRELOAD=${jemalloc}${conf ? ` MALLOC_CONF=${conf}` : ''})`, env: { LD_PRELOAD: jemalloc } };
   }
   throw new Error(`BENCH_SOAK_MALLOC must be glibc or jemalloc, not ${choice}`);
 }

@@ -36,17 +36,22 @@ describe.runIf(process.platform === 'linux' && fs.existsSync('dist/cli/main.js')
       env: { LD_PRELOAD: '', MALLOC_ARENA_MAX: '', ...env },
     });
 
-  it.runIf(jemallocInstalled)('preloads jemalloc when it is installed, and the server answers', async () => {
+  it('runs glibc limited to two arenas by default, and the server answers', async () => {
     server = await start();
+    expect(mapsJemalloc(server.pid)).toBe(false);
+    expect(environmentOf(server.pid).get('MALLOC_ARENA_MAX')).toBe('2');
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+  });
+
+  it.runIf(jemallocInstalled)('preloads jemalloc with PICTOR_MALLOC=jemalloc when it is installed', async () => {
+    server = await start({ PICTOR_MALLOC: 'jemalloc' });
     expect(mapsJemalloc(server.pid)).toBe(true);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 
-  it('falls back to glibc with two arenas when jemalloc is absent or PICTOR_MALLOC=glibc', async () => {
-    server = await start({ PICTOR_MALLOC: 'glibc' });
-    expect(mapsJemalloc(server.pid)).toBe(false);
+  it.runIf(!jemallocInstalled)('falls back to glibc with two arenas when PICTOR_MALLOC=jemalloc finds no jemalloc', async () => {
+    server = await start({ PICTOR_MALLOC: 'jemalloc' });
     expect(environmentOf(server.pid).get('MALLOC_ARENA_MAX')).toBe('2');
-    expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 
   it('respects an allocator setting already given', async () => {
