@@ -65,7 +65,11 @@ interface RawSetting {
   threads: number;
 }
 
-/** A range of output widths: the server never gets one twice (no cache can answer); the baseline cycles. */
+/**
+ * A range of output widths: the server never gets one twice (no cache can answer). Each baseline round
+ * renders the widths its paired server round did (from the same first width, one after another), since
+ * larger widths cost more to encode.
+ */
 interface Workload {
   label: string;
   firstWidth: number;
@@ -74,7 +78,7 @@ interface Workload {
   next: number;
 }
 
-async function rawRound(setting: RawSetting, workload: Workload, concurrency: number, seconds: number): Promise<Round> {
+async function rawRound(setting: RawSetting, workload: Workload, concurrency: number, seconds: number, firstWidth = workload.next): Promise<Round> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/raw-render.ts'], {
     cwd: PROJECT_ROOT,
     env: {
@@ -84,8 +88,8 @@ async function rawRound(setting: RawSetting, workload: Workload, concurrency: nu
       RAW_THREADS: String(setting.threads),
       RAW_CONCURRENCY: String(concurrency),
       RAW_SECONDS: String(seconds),
-      RAW_FIRST_WIDTH: String(workload.firstWidth),
-      RAW_WIDTH_SPAN: String(workload.span),
+      RAW_FIRST_WIDTH: String(firstWidth),
+      RAW_WIDTH_SPAN: String(workload.firstWidth + workload.span - firstWidth),
     },
   });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Round;
@@ -229,9 +233,10 @@ export async function benchColdRenders(options: ColdRenderOptions): Promise<void
       for (const { setting, round } of searched) {
         console.log(`    ${describe(setting).padEnd(40)} ${round.perSecond.toFixed(1)}${setting === best.setting ? '  <- best' : ''}`);
       }
-      await serverRound(imageBase, workload, agent, concurrency, 1); // warm-up: code loaded, pools started, master made
+      await serverRound(imageBase, workload, agent, concurrency, 1); // warm-up: code loaded, pools started
+      const firstServerRoundStart = workload.next;
       const serverRounds = [await serverRound(imageBase, workload, agent, concurrency, half)];
-      const rawRounds = [await rawRound(best.setting, workload, concurrency, half)];
+      const rawRounds = [await rawRound(best.setting, workload, concurrency, half, firstServerRoundStart)];
       rawRounds.push(await rawRound(best.setting, workload, concurrency, half));
       serverRounds.push(await serverRound(imageBase, workload, agent, concurrency, half));
       const last = (rounds: Round[]): Round => rounds[rounds.length - 1] as Round;

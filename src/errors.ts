@@ -6,6 +6,7 @@
 
 /** Every code Pictor emits, with its HTTP status and default message. */
 export const ERRORS = {
+  1000: { status: 401, message: 'Invalid API Token' },
   5400: { status: 400, message: 'Bad Request' },
   5401: { status: 404, message: 'Variant name not found' },
   5403: { status: 403, message: 'The given account is not valid or is not authorized to access this service' },

@@ -15,6 +15,7 @@ import { serializerCompiler, validatorCompiler } from '../http/validation.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
 import { registerDirectUploadRoutes } from './direct-upload-routes.js';
+import { registerIdentityRoutes } from './identity-routes.js';
 import { registerImageRoutes, registerUploadRoute } from './image-routes.js';
 
 export interface ApiDependencies extends AccountRouteServices {
@@ -31,12 +32,15 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
   app.removeContentTypeParser('application/json');
   acceptLenientJson(app);
 
+  app.decorateRequest('credential', undefined);
   app.addHook('onRequest', async (request) => {
     const presented = presentedCredential(request.headers);
     const credential = await deps.accounts.authenticate(presented);
+    request.credential = credential;
     const accountId = (request.params as { account_id?: string } | undefined)?.account_id;
     if (accountId === undefined) {
-      // Unknown route: only a known credential learns that it does not exist.
+      if (request.routeOptions.config.answersUnknownCredentials) return;
+      // Credential routes and unknown routes: only a known credential gets further.
       if (!credential) throw new PictorError(10000);
       return;
     }
@@ -64,4 +68,5 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
   });
   registerImageRoutes(app, deps.images);
   registerAccountRoutes(app, deps);
+  registerIdentityRoutes(app, deps.accounts);
 }

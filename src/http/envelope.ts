@@ -9,11 +9,15 @@ export interface Envelope<T> {
   result_info?: unknown;
 }
 
-export function success<T>(result: T, resultInfo?: unknown): Envelope<T> & { success: true } {
+export function success<T>(
+  result: T,
+  resultInfo?: unknown,
+  messages: Array<{ code: number; message: string }> = [],
+): Envelope<T> & { success: true } {
   return {
     success: true as const,
     errors: [],
-    messages: [],
+    messages,
     result,
     ...(resultInfo !== undefined && { result_info: resultInfo }),
   };

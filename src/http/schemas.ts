@@ -207,9 +207,44 @@ const UploadHostForm = Type.Object({
   file: Type.String({ contentMediaType: 'application/octet-stream', description: 'The image (at most 10 MiB)' }),
 });
 
+// ---------- credentials and accounts ----------
+
+const TokenStatus = Type.Object({
+  id: Type.String({ description: 'The token identifier' }),
+  status: Type.Literal('active'),
+});
+
+export const AccountListQuery = Type.Object(
+  {
+    page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+    per_page: Type.Optional(Type.Integer({ minimum: 5, maximum: 50, default: 20 })),
+    direction: Type.Optional(Type.String({ enum: ['asc', 'desc'], default: 'asc' })),
+    name: Type.Optional(Type.String({ description: 'Only accounts whose name contains this' })),
+  },
+  { additionalProperties: true },
+);
+export type AccountListQuery = Static<typeof AccountListQuery>;
+
+const AccountSummary = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  type: Type.Literal('standard'),
+  created_on: Type.String({ format: 'date-time' }),
+  settings: Type.Object({ enforce_twofactor: Type.Boolean(), abuse_contact_email: Type.Null() }),
+});
+
+const AccountListInfo = Type.Object({
+  page: Type.Integer(),
+  per_page: Type.Integer(),
+  count: Type.Integer(),
+  total_count: Type.Integer(),
+  total_pages: Type.Integer(),
+});
+
 // ---------- route schemas ----------
 
 const images = ['Images'];
+const identity = ['Credentials and accounts'];
 const accountTags = ['Variants', 'Signing keys', 'Delivery settings'] as const;
 
 /**
@@ -217,6 +252,19 @@ const accountTags = ['Variants', 'Signing keys', 'Delivery settings'] as const;
  * media type (`content`) are validated per media type; multipart ones only document (validation.ts).
  */
 export const routeSchemas = {
+  verifyToken: {
+    tags: identity,
+    summary: 'Check the API token presented (the dashboard signs in with it)',
+    operationId: 'user-tokens-verify',
+    response: replies(Envelope(TokenStatus)),
+  },
+  listAccounts: {
+    tags: identity,
+    summary: 'Accounts the presented credential may use',
+    operationId: 'accounts-list',
+    querystring: AccountListQuery,
+    response: replies(Envelope(Type.Array(AccountSummary), AccountListInfo)),
+  },
   upload: {
     tags: images,
     summary: 'Upload an image (file or URL)',
