@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import { registerOpenApi } from './api/openapi.js';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import type { TransportSettings } from './config.js';
+import { type DashboardDependencies, dashboardPlugin } from './dashboard/routes.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
 import { replyWithError } from './http/error-replies.js';
 import { redactUrl } from './http/redact-url.js';
@@ -48,7 +49,7 @@ export interface AppOptions {
 }
 
 export async function buildApp(
-  deps: ApiDependencies & DeliveryDependencies,
+  deps: ApiDependencies & DeliveryDependencies & DashboardDependencies,
   options: AppOptions,
 ): Promise<FastifyInstance> {
   const observe = observeResponses(options.observability.metrics, { logRequests: REQUEST_LOG_LEVELS.has(options.logLevel) });
@@ -105,6 +106,7 @@ export async function buildApp(
   await app.register(async (scope) => opsPlugin(scope, options.observability));
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
+  await app.register(async (scope) => dashboardPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));
   return app;
 }

@@ -17,6 +17,8 @@ export interface Config {
   publicUrl: string | undefined;
   bootstrap: { accountId: string; token: string } | undefined;
   allowPrivateUrls: boolean;
+  /** Serve the web dashboard at /dashboard (PICTOR_DASHBOARD, default true). */
+  dashboard: boolean;
   imageQuota: number;
   logLevel: string;
   limits: UploadLimits;
@@ -303,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: readPublicUrl(env),
     bootstrap: readBootstrap(env),
     allowPrivateUrls: readBoolean(env, 'PICTOR_ALLOW_PRIVATE_URLS', false),
+    dashboard: readBoolean(env, 'PICTOR_DASHBOARD', true),
     imageQuota: readInteger(env, 'PICTOR_IMAGE_QUOTA', 100_000, 0, Number.MAX_SAFE_INTEGER),
     logLevel,
     limits: DEFAULT_LIMITS,

@@ -123,6 +123,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       settings: new AccountSettingsService(stores.meta),
       delivery,
       now,
+      dashboard: { enabled: config.dashboard, urls },
     },
     {
       logLevel: config.logLevel,

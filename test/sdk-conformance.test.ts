@@ -17,6 +17,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Cloudflare, {
   APIError,
+  AuthenticationError,
   BadRequestError,
   type ClientOptions,
   ConflictError,
@@ -1407,5 +1408,29 @@ describe('authentication and permissions', () => {
     }
     expect(error).toBeInstanceOf(PermissionDeniedError);
     expect((error as PermissionDeniedError).errors[0]?.code).toBe(10000);
+  });
+  it('user.tokens.verify: a live token answers {id, status: "active"}; an unknown one is AuthenticationError 1000', async () => {
+    const verified = await h.cf.user.tokens.verify();
+    expect(verified).toMatchObject({ status: 'active' });
+    expect(verified.id).toMatch(/^[0-9a-f]{32}$/);
+    const read = await sdk(h.t, { apiToken: readOnlyToken }).user.tokens.verify();
+    expect(read.id).not.toBe(verified.id);
+    await expectApiError(sdk(h.t, { apiToken: 'no-such-token-0123456789' }).user.tokens.verify(), AuthenticationError, 401, 1000);
+    // A legacy key is not a token.
+    await expectApiError(sdk(h.t, { apiKey: legacyKey, apiEmail: EMAIL }).user.tokens.verify(), AuthenticationError, 401, 1000);
+  });
+
+  it("accounts.list: the credential's own account only, in Cloudflare's page envelope", async () => {
+    const page = await h.cf.accounts.list();
+    expect(page.result.map((candidate) => candidate.id)).toEqual([h.t.accountId]);
+    expect(page.result[0]).toMatchObject({ type: 'standard', name: expect.stringContaining(h.t.accountId.slice(0, 8)) });
+    expect(Date.parse(page.result[0]?.created_on ?? '')).not.toBeNaN();
+    const other = await sdk(h.t, { apiToken: otherAccount.token }).accounts.list();
+    expect(other.result.map((candidate) => candidate.id)).toEqual([otherAccount.id]);
+    const viaKey = await sdk(h.t, { apiKey: legacyKey, apiEmail: EMAIL }).accounts.list();
+    expect(viaKey.result.map((candidate) => candidate.id)).toEqual([h.t.accountId]);
+    const res = await fetch(`${h.t.url}/client/v4/accounts?page=2&per_page=5`, { headers: h.t.auth });
+    expect(await res.json()).toMatchObject({ success: true, result: [], result_info: { page: 2, per_page: 5, count: 0, total_count: 1, total_pages: 1 } });
+    await expectApiError(sdk(h.t, { apiToken: 'no-such-token-0123456789' }).accounts.list(), PermissionDeniedError, 403, 10000);
   });
 });

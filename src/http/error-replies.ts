@@ -44,6 +44,7 @@ export function renderError(reply: FastifyReply, rawUrl: string, error: PictorEr
   switch (surfaceOf(rawUrl)) {
     case 'api':
     case 'ops':
+    case 'dashboard':
       return sendEnvelopeError(reply, error);
     case 'upload_host':
       return sendEnvelopeError(reply, error, UPLOAD_HOST_CORS);

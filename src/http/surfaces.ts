@@ -1,14 +1,16 @@
 /**
- * The four surfaces one server answers on, told apart by path prefix as their routes are mounted: the
+ * The five surfaces one server answers on, told apart by path prefix as their routes are mounted: the
  * account API (`/client/v4`), the direct-upload host (`/upload/`), the operator routes (`/health`,
- * `/ready`, `/metrics`) and delivery (everything else). Errors, metrics and logs all use this one map.
+ * `/ready`, `/metrics`), the web dashboard (`/dashboard`) and delivery (everything else). Errors,
+ * metrics and logs all use this one map.
  */
-export type Surface = 'api' | 'upload_host' | 'ops' | 'delivery';
+export type Surface = 'api' | 'upload_host' | 'ops' | 'dashboard' | 'delivery';
 
 export const OPS_PATHS = ['/health', '/ready', '/metrics'] as const;
 
 const API_PREFIX = '/client/v4';
 const UPLOAD_HOST_PREFIX = '/upload/';
+const DASHBOARD_PREFIX = '/dashboard';
 const SLASH = 47;
 const QUESTION_MARK = 63;
 
@@ -24,5 +26,9 @@ export function surfaceOf(url: string): Surface {
   }
   if (url.startsWith(UPLOAD_HOST_PREFIX)) return 'upload_host';
   for (const path of OPS_PATHS) if (isPathOrQuery(url, path)) return 'ops';
+  if (url.startsWith(DASHBOARD_PREFIX)) {
+    const next = url.charCodeAt(DASHBOARD_PREFIX.length);
+    if (url.length === DASHBOARD_PREFIX.length || next === SLASH || next === QUESTION_MARK) return 'dashboard';
+  }
   return 'delivery';
 }

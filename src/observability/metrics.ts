@@ -77,6 +77,7 @@ export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry {
       delivery: new Map<number, RequestSeries>(),
       upload_host: new Map<number, RequestSeries>(),
       ops: new Map<number, RequestSeries>(),
+      dashboard: new Map<number, RequestSeries>(),
     };
 
     const outcomes = new Counter({
