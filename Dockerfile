@@ -27,6 +27,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web dashboard is bundled into dist/dashboard-ui by the same build.
+COPY dashboard ./dashboard
+COPY scripts/build-dashboard.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE} AS runtime
