@@ -50,6 +50,8 @@ const common = {
   // Integration tests start real servers and child processes; give them room on a 2-core machine.
   testTimeout: 60_000,
   hookTimeout: 60_000,
+  // expect.poll waits for what a server or a browser does in the background; 1 s is short on a loaded 2-core machine.
+  expect: { poll: { timeout: 10_000 } },
   pool: 'forks' as const,
 };
 

@@ -394,7 +394,8 @@ export class DeliveryService {
 
   /** Resolves once every render-cache write and master started so far has ended: before the stores close. */
   async flush(): Promise<void> {
-    await Promise.all([...this.backgroundWork]);
+    // A master finishing starts its own cache write: wait until nothing is left.
+    while (this.backgroundWork.size > 0) await Promise.all([...this.backgroundWork]);
   }
 
   /** Runs the render through the pool, weighed by what it decodes and produces. */
