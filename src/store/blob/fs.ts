@@ -12,6 +12,8 @@ import type { BlobInfo, BlobStore, StoredBlob } from '../ports.js';
 
 const KEY_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
 
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
   try {
@@ -81,8 +83,10 @@ export class FsBlobStore implements BlobStore {
     }
     try {
       const { size } = await handle.stat();
-      // The stream owns the handle from here and closes it when done or destroyed.
-      return { stream: handle.createReadStream({ autoClose: true }), info: { size } };
+      // The stream owns the handle from here and closes it when done or destroyed. Chunks of up to 1 MiB:
+      // a typical original is read in one or two reads instead of sixteen (each a thread-pool round trip).
+      const highWaterMark = Math.max(64 * 1024, Math.min(size, READ_CHUNK_BYTES));
+      return { stream: handle.createReadStream({ autoClose: true, highWaterMark }), info: { size } };
     } catch (error) {
       await handle.close();
       throw error;
