@@ -41,7 +41,10 @@ export function registerAccountRoutes(scope: FastifyInstance, services: AccountR
     return success({ keys: await signingKeys.list(request.params.account_id) });
   });
   app.put(`${base}/keys/:signing_key_name`, { schema: routeSchemas.putKey }, async (request) => {
-    return success({ keys: await signingKeys.put(request.params.account_id, request.params.signing_key_name) });
+    // The import extension: only an `images:import` credential sets the value; anyone else gets a new
+    // random one, as on Cloudflare, whatever the body says.
+    const value = request.credential?.permission === 'images:import' ? (request.body?.value ?? undefined) : undefined;
+    return success({ keys: await signingKeys.put(request.params.account_id, request.params.signing_key_name, value) });
   });
   app.delete(`${base}/keys/:signing_key_name`, { schema: routeSchemas.deleteKey }, async (request) => {
     return success({ keys: await signingKeys.delete(request.params.account_id, request.params.signing_key_name) });

@@ -34,7 +34,7 @@ function hasBody(request: IncomingMessage): boolean {
 async function directUploadInput(request: FastifyRequest<{ Body: DirectUploadJson | null | undefined }>, limits: UploadLimits): Promise<DirectUploadInput> {
   if (isMultipart(request.headers['content-type'])) {
     const form = await parseMultipart(request.raw, limits.maxUploadBytes);
-    const { url: _url, ...input } = imageFormFields(form.fields, limits);
+    const { url: _url, uploaded: _uploaded, ...input } = imageFormFields(form.fields, limits);
     return input;
   }
   if (request.body !== undefined && request.body !== null) return inputFromJson(request.body);

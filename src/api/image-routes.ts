@@ -32,6 +32,8 @@ export interface ImageFormFields {
   id?: string;
   creator?: string;
   expiry?: string;
+  /** The original upload time, honoured only for `images:import` credentials (ISO 8601). */
+  uploaded?: string;
   requireSignedUrls?: boolean;
   metadata?: Metadata;
 }
@@ -42,7 +44,7 @@ export function imageFormFields(fields: ParsedForm['fields'], limits: UploadLimi
   let jsonMetadata: Metadata | undefined;
   const bracketFields: Array<{ path: string[]; value: string }> = [];
   for (const [name, value] of fields) {
-    if (name === 'url' || name === 'id' || name === 'creator' || name === 'expiry') result[name] = value;
+    if (name === 'url' || name === 'id' || name === 'creator' || name === 'expiry' || name === 'uploaded') result[name] = value;
     else if (name === 'requireSignedURLs') result.requireSignedUrls = parseFormBoolean(name, value);
     else if (name === 'metadata') jsonMetadata = parseMetadataJson(value, limits.maxMetadataBytes);
     else {
@@ -56,9 +58,22 @@ export function imageFormFields(fields: ParsedForm['fields'], limits: UploadLimi
   return result;
 }
 
-/** Maps the multipart form of an upload to the service's input. */
-export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): UploadInput {
-  const { url, expiry: _ignored, ...attributes } = imageFormFields(form.fields, limits);
+/** An import's `uploaded` field: an ISO 8601 time, not in the future. */
+function importedUploadTime(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const time = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time)) throw badRequest('uploaded must be an ISO 8601 time');
+  if (time > Date.now() + 60_000) throw badRequest('uploaded must not be in the future');
+  return time;
+}
+
+/**
+ * Maps the multipart form of an upload to the service's input. `importing` (an `images:import`
+ * credential) turns on the import extension; for any other credential `uploaded` is ignored, as
+ * Cloudflare ignores fields it does not know.
+ */
+export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits, importing = false): UploadInput {
+  const { url, expiry: _ignored, uploaded, ...attributes } = imageFormFields(form.fields, limits);
   if (form.file && url !== undefined) throw badRequest('Send either a file or a url, not both');
   const source: UploadInput['source'] | undefined = form.file
     ? { kind: 'file', bytes: form.file.bytes, filename: form.file.filename }
@@ -66,7 +81,9 @@ export function uploadInputFromForm(form: ParsedForm, limits: UploadLimits): Upl
       ? { kind: 'url', url }
       : undefined;
   if (!source) throw badRequest('The upload must include a file or a url');
-  return { source, ...attributes };
+  if (!importing) return { source, ...attributes };
+  const uploadedAt = importedUploadTime(uploaded);
+  return { source, ...attributes, imported: uploadedAt === undefined ? {} : { uploadedAt } };
 }
 
 /** The image attributes a JSON body may carry (editing an image, minting a direct upload), as its schema shaped them. */
@@ -128,7 +145,7 @@ export function registerUploadRoute(scope: FastifyInstance, images: ImageService
     const leave = await gate.enter();
     try {
       const form = await parseMultipart(request.raw, limits.maxUploadBytes);
-      const input = uploadInputFromForm(form, limits);
+      const input = uploadInputFromForm(form, limits, request.credential?.permission === 'images:import');
       return success(await images.upload(request.params.account_id, input));
     } finally {
       leave();

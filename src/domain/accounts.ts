@@ -36,7 +36,8 @@ export interface IssuedCredential {
   secret: string;
 }
 
-export const PERMISSIONS: readonly Permission[] = ['images:read', 'images:write'];
+export const PERMISSIONS: readonly Permission[] = ['images:read', 'images:write', 'images:import'];
+const PERMISSION_RANK: Record<Permission, number> = { 'images:read': 0, 'images:write': 1, 'images:import': 2 };
 
 export function parsePermission(text: string): Permission {
   const permission = PERMISSIONS.find((p) => p === text);
@@ -44,9 +45,9 @@ export function parsePermission(text: string): Permission {
   return permission;
 }
 
-/** Write implies read. */
+/** Import implies write, write implies read. */
 export function permits(granted: Permission, needed: Permission): boolean {
-  return granted === 'images:write' || needed === 'images:read';
+  return PERMISSION_RANK[granted] >= PERMISSION_RANK[needed];
 }
 
 export class AccountService {

@@ -31,12 +31,12 @@ export function generateAccountHash(): string {
 }
 
 /** Throws 5400 unless `id` is an acceptable custom id. */
-export function validateCustomId(id: string): void {
+export function validateCustomId(id: string, options: { allowUuid?: boolean } = {}): void {
   const chars = Array.from(id).length;
   if (chars < 1 || chars > MAX_CUSTOM_ID_CHARS) {
     throw badRequest(`Custom id must be 1 to ${MAX_CUSTOM_ID_CHARS} characters long`);
   }
-  if (isUuidShaped(id)) throw badRequest('Custom id must not be a UUID');
+  if (isUuidShaped(id) && !options.allowUuid) throw badRequest('Custom id must not be a UUID');
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(id)) throw badRequest('Custom id must not contain control characters');
   // A lone surrogate (possible through JSON's \ud800) cannot be stored or percent-encoded faithfully: the

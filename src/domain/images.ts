@@ -26,6 +26,12 @@ export interface UploadInput {
   metadata?: Metadata;
   requireSignedUrls?: boolean;
   creator?: string;
+  /**
+   * Only for credentials with `images:import` (the HTTP layer drops it otherwise): the id may have any
+   * valid shape (a UUID, as Cloudflare generates) and go with requireSignedURLs, and the image keeps
+   * this upload time (epoch ms).
+   */
+  imported?: { uploadedAt?: number };
 }
 
 export interface ImageEdit {
@@ -125,8 +131,9 @@ export class ImageService {
   ): Promise<{ id: string; meta: Metadata; requireSignedUrls: boolean }> {
     const requireSignedUrls = input.requireSignedUrls ?? false;
     if (input.id !== undefined) {
-      validateCustomId(input.id);
-      if (requireSignedUrls) throw badRequest('Custom ids cannot be combined with requireSignedURLs=true');
+      // An import keeps the source's ids, generated (UUID-shaped) ones included.
+      validateCustomId(input.id, { allowUuid: input.imported !== undefined });
+      if (requireSignedUrls && !input.imported) throw badRequest('Custom ids cannot be combined with requireSignedURLs=true');
     }
     const meta = checkMetadata(input.metadata ?? {}, this.options.limits.maxMetadataBytes);
     checkCreator(input.creator);
@@ -150,6 +157,7 @@ export class ImageService {
       draft: false,
       version: 1,
       ...original,
+      ...(input.imported?.uploadedAt !== undefined && { uploadedAt: input.imported.uploadedAt }),
     };
     try {
       await this.meta.insertImage(image, this.options.imageQuota);

@@ -1,6 +1,11 @@
 /** Plain data shapes shared by services and stores. No HTTP, no SQL. */
 
-export type Permission = 'images:read' | 'images:write';
+/**
+ * `images:import` (a Pictor extension, for moving an account here) implies write, which implies read; it
+ * also lets an upload keep a generated-shape id, an original upload time and requireSignedURLs with a
+ * custom id, and a signing key be given its value (domain/images.ts, signing-keys.ts).
+ */
+export type Permission = 'images:read' | 'images:write' | 'images:import';
 
 export interface AccountSettings {
   /** Whether delivery URLs may carry transformation options instead of a variant name. */

@@ -12,6 +12,8 @@ import type { MetaStore } from '../store/ports.js';
 export const MAX_SIGNING_KEYS = 10;
 export const DEFAULT_KEY_NAME = 'default';
 const NAME_PATTERN = /^[A-Za-z0-9]{1,20}$/;
+/** Values an import may bring (Cloudflare's are base64 of 32 bytes; HMAC takes any key bytes). */
+const IMPORTED_VALUE_PATTERN = /^[\x21-\x7e]{16,256}$/;
 
 export interface SigningKeyView {
   name: string;
@@ -29,10 +31,16 @@ export class SigningKeyService {
     return keys.map((key) => ({ name: key.name, value: key.value }));
   }
 
-  /** Creates `name` with a fresh value, or rotates it if it exists; returns all keys. */
-  async put(accountId: string, name: string): Promise<SigningKeyView[]> {
+  /**
+   * Creates `name` with a fresh value, or rotates it if it exists; returns all keys. `value` (the import
+   * extension) gives the key a known value instead, so URLs signed elsewhere with it keep working.
+   */
+  async put(accountId: string, name: string, value?: string): Promise<SigningKeyView[]> {
     if (!NAME_PATTERN.test(name)) throw badRequest('Signing key name must be 1 to 20 letters and digits');
-    const key = this.newKey(accountId, name);
+    if (value !== undefined && !IMPORTED_VALUE_PATTERN.test(value)) {
+      throw badRequest('A signing key value must be 16 to 256 printable ASCII characters, without spaces');
+    }
+    const key = value === undefined ? this.newKey(accountId, name) : { accountId, name, value, createdAt: this.now() };
     await this.store.withAccountLocked(accountId, async (account) => {
       if (await account.rotateSigningKey(name, key.value)) return;
       if ((await account.countSigningKeys()) >= MAX_SIGNING_KEYS) {

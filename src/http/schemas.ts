@@ -165,6 +165,13 @@ const Variant = Type.Object({
   neverRequireSignedURLs: Type.Boolean(),
 });
 
+/** `PUT …/keys/{name}` takes no body on Cloudflare; an `images:import` credential may give the value. */
+export const KeyPutBody = Type.Union([
+  Type.Object({ value: Type.Optional(Type.String({ description: 'The key value (only with images:import; ignored otherwise)' })) }, { additionalProperties: true }),
+  Type.Null(),
+]);
+export type KeyPutBody = Static<typeof KeyPutBody>;
+
 const SigningKeys = Type.Object({ keys: Type.Array(Type.Object({ name: Type.String(), value: Type.String() })) });
 
 export const SettingsBody = Type.Object(
@@ -392,6 +399,7 @@ export const routeSchemas = {
     summary: 'Create or rotate a signing key',
     operationId: 'keys-put',
     params: KeyParams,
+    body: KeyPutBody,
     response: replies(Envelope(SigningKeys)),
   },
   deleteKey: {
