@@ -16,6 +16,9 @@ import { FsBlobStore } from '../store/blob/fs.js';
 import { openSqliteMetaStore } from '../store/meta/sqlite.js';
 import { dataDirOwner } from '../store/data-dir-lock.js';
 import { openMetaStore, openStores } from '../store/open.js';
+import { registerBulkCommands } from './bulk/commands.js';
+import { ConnectionError } from './remote/connection.js';
+import { ImportPermissionError } from './bulk/account-copy.js';
 
 function config(): Config {
   return loadConfig();
@@ -265,13 +268,14 @@ export function buildCli(): Command {
       process.stdout.write(`key id: ${issued.credential.id} (${issued.credential.permission})\n${issued.secret}\n`);
     });
 
+  registerBulkCommands(program);
   return program;
 }
 
 buildCli()
   .parseAsync(process.argv)
   .catch((error: unknown) => {
-    if (error instanceof ConfigError || error instanceof PictorError) {
+    if (error instanceof ConfigError || error instanceof PictorError || error instanceof ConnectionError || error instanceof ImportPermissionError) {
       process.stderr.write(`pictor: ${error.message}\n`);
       process.exit(2);
     }
