@@ -1,7 +1,7 @@
 /** The two places an account is copied from: a live Images API, or a folder written by `pictor export`. */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ImagesClient, RemoteConfig, RemoteKey, RemoteVariant } from '../remote/images-client.js';
+import { ApiError, type ImagesClient, type RemoteConfig, type RemoteKey, type RemoteVariant } from '../remote/images-client.js';
 import { type AccountSource, sha256, type SourceImage } from './account-copy.js';
 
 /** Another Images API: Cloudflare's, or any Pictor's. */
@@ -35,8 +35,14 @@ export class RemoteAccount implements AccountSource {
     return this.client.keys();
   }
 
-  config(): Promise<RemoteConfig> {
-    return this.client.config();
+  /** Cloudflare documents only PATCH of the config route; a source without GET keeps its settings. */
+  async config(): Promise<RemoteConfig> {
+    try {
+      return await this.client.config();
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 404 || error.status === 405 || error.code === 7003)) return {};
+      throw error;
+    }
   }
 }
 
