@@ -119,7 +119,8 @@ function canonicalJson(value: unknown): string {
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  // Most originals arrive in one chunk: no copy (every copied megabyte is external memory the GC chases).
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 
 /** The stored image as the pool's cost model and the master rules see it. */

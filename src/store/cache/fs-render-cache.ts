@@ -14,6 +14,7 @@ const KEY_PATTERN = /^[0-9a-f]{64}$/;
 
 export class FsRenderCache implements RenderCacheStore {
   private readonly index: LRUCache<string, number>;
+  private readonly shardsMade = new Set<string>();
 
   private constructor(
     private readonly dir: string,
@@ -49,6 +50,12 @@ export class FsRenderCache implements RenderCacheStore {
     return cache;
   }
 
+  /** Shard folders are made once per process, not on every write (a mkdir is a thread-pool round trip). */
+  private async makeShard(shard: string): Promise<void> {
+    await fsp.mkdir(shard, { recursive: true });
+    this.shardsMade.add(shard);
+  }
+
   private pathOf(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new Error(`Invalid render cache key: ${key}`);
     return path.join(this.dir, key.slice(0, 2), key);
@@ -68,9 +75,17 @@ export class FsRenderCache implements RenderCacheStore {
     if (bytes.length > this.maxBytes) return;
     const finalPath = this.pathOf(key);
     const tmpPath = path.join(this.dir, 'tmp', randomBytes(12).toString('hex'));
-    await fsp.mkdir(path.dirname(finalPath), { recursive: true });
+    const shard = path.dirname(finalPath);
+    if (!this.shardsMade.has(shard)) await this.makeShard(shard);
     await fsp.writeFile(tmpPath, bytes);
-    await fsp.rename(tmpPath, finalPath);
+    try {
+      await fsp.rename(tmpPath, finalPath);
+    } catch (error) {
+      // The shard was removed behind our back (someone cleared the cache): make it again, once.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await this.makeShard(shard);
+      await fsp.rename(tmpPath, finalPath);
+    }
     this.index.set(key, bytes.length);
   }
 
