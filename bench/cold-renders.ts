@@ -184,7 +184,7 @@ export async function benchCacheWriteLatency(options: ColdRenderOptions): Promis
   const withoutCache = await serverWithPhoto({ ...options.serverEnv, PICTOR_CACHE_MAX_BYTES: '0' });
   const agent = new Agent({ connections: options.concurrency * 2, keepAliveTimeout: 30_000 });
   try {
-    const widths = (): Workload => ({ label: 'widths 1100-2399', firstWidth: 1100, span: 1300, next: 1100 });
+    const widths = (): Workload => ({ label: 'widths 1400-2699', firstWidth: 1400, span: 1300, next: 1400 });
     const on = widths();
     const off = widths();
     await serverRound(withCache.imageBase, on, agent, options.concurrency, 1);
@@ -195,7 +195,7 @@ export async function benchCacheWriteLatency(options: ColdRenderOptions): Promis
     offRounds.push(await serverRound(withoutCache.imageBase, off, agent, options.concurrency, half));
     onRounds.push(await serverRound(withCache.imageBase, on, agent, options.concurrency, half));
     const p = (rounds: Round[], key: 'p50' | 'p99'): string => rounds.map((r) => ms(r[key])).join(' / ');
-    console.log('\nDoes the render-cache write delay the answer? Cold renders (widths 1100-2399), rounds A-B-B-A');
+    console.log('\nDoes the render-cache write delay the answer? Cold renders (widths 1400-2699), rounds A-B-B-A');
     printTable(
       ['server', 'renders/s (rounds)', 'p50 ms (rounds)', 'p99 ms (rounds)'],
       [
@@ -216,7 +216,7 @@ export async function benchColdRenders(options: ColdRenderOptions): Promise<void
     // What pages ask for: small renditions, made from the 2048 px master once it exists.
     { label: 'widths 400-1023 (from the master)', firstWidth: 400, span: 624, next: 400 },
     // Large renditions, made from the original: the same work as the baseline.
-    { label: 'widths 1100-2399 (from the original)', firstWidth: 1100, span: 1300, next: 1100 },
+    { label: 'widths 1400-2699 (from the original)', firstWidth: 1400, span: 1300, next: 1400 },
   ];
   const server = await serverWithPhoto(options.serverEnv);
   const imageBase = server.imageBase;

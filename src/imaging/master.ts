@@ -5,8 +5,10 @@
  * a 800 px render of photo-4000w.jpg from ~104 ms to ~36 ms of one core (measured with sharp, one
  * libvips thread), and a 320 px one from ~84 ms to ~14 ms.
  *
- * A rendition is made from the master only when the master is at least twice its size on both axes,
- * so the master's own (light) compression is halved again by the downscale and cannot show; and never
+ * A rendition is made from the master only when it is at most 65% of the master on both axes, so the
+ * master's own (light) compression is shrunk again by the downscale and cannot show (measured against
+ * an exact resize of photo-4000w.jpg: SSIM 0.9987 from the master against 0.9971 straight from the
+ * original at 800 px, 0.9989 against 0.9990 at 1200 and 1300 px); and never
  * for what needs the original's exact pixels or metadata: trims (source coordinates), animations,
  * kept EXIF, SVG.
  */
@@ -19,7 +21,7 @@ export const MASTER_LONG_SIDE = 2048;
 /** Masters are made only for sources at least this much larger than the master (by long side). */
 const SOURCE_TO_MASTER = 1.5;
 /** A rendition from the master is at most this fraction of it on each axis. */
-const MAX_SHARE_OF_MASTER = 0.5;
+const MAX_SHARE_OF_MASTER = 0.65;
 
 /** The master's size for a source of this displayed size (aspect kept, long side 2048). */
 export function masterSize(source: { width: number; height: number }): { width: number; height: number } {
