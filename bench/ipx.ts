@@ -105,9 +105,15 @@ export async function benchAgainstIpx(options: IpxBenchOptions): Promise<void> {
       { name: 'JPEG', accept: 'image/jpeg', pictor: (w: number) => `${imageBase}/w=${w}`, ipx: (w: number) => `${ipx.url}/w_${w}/${PHOTO}` },
       { name: 'WebP', accept: 'image/webp,*/*', pictor: (w: number) => `${imageBase}/w=${w}`, ipx: (w: number) => `${ipx.url}/w_${w},f_webp/${PHOTO}` },
     ];
+    // The same encoder settings on both sides (quality 80, sharp's default and so ipx's): equal output quality.
+    const equalSettings = formats.map((format) => ({
+      ...format,
+      name: `${format.name} at quality 80 on both sides`,
+      pictor: (w: number) => `${imageBase}/w=${w},q=80`,
+    }));
     const rows: string[][] = [];
     const half = options.seconds / 2;
-    for (const format of formats) {
+    for (const format of [...formats, ...equalSettings]) {
       // Warm-up: code loaded, pools started, Pictor's master made (as it is after an image's first render).
       await round(format.pictor, format.accept, agent, options.concurrency, 1);
       await round(format.ipx, format.accept, agent, options.concurrency, 1);
@@ -124,7 +130,7 @@ export async function benchAgainstIpx(options: IpxBenchOptions): Promise<void> {
         '≥ 1.0× (aim 1.5×)',
       ]);
     }
-    console.log(`\nPictor against ipx 3.1.1 (same sharp, each in its own process at its defaults; ${options.concurrency} at once, rounds A-B-B-A)`);
+    console.log(`\nPictor against ipx 3.1.1 (same sharp, each in its own process; at each side's defaults, then at equal encoder settings; ${options.concurrency} at once, rounds A-B-B-A)`);
     printTable(['measure', 'Pictor', 'ipx', 'ratio', 'target'], rows);
 
     // Bytes and fidelity of one rendition, against an exact unencoded resize: the whole image decoded, no
