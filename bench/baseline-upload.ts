@@ -13,6 +13,7 @@ import busboy from 'busboy';
 import { DEFAULT_LIMITS, loadConfig } from '../src/config.js';
 import { probeImage } from '../src/imaging/probe.js';
 import { RenderPool } from '../src/imaging/render-pool.js';
+import { HeicDecoder } from '../src/imaging/heic.js';
 import { SvgWorkers } from '../src/imaging/svg-workers.js';
 
 export interface BaselineServer {
@@ -58,10 +59,12 @@ export async function startBaselineUploadServer(dir: string): Promise<BaselineSe
   // The same validation as the server, through the same kind of work pool.
   const defaults = loadConfig({});
   const svgWorkers = new SvgWorkers(1);
+  const heic = new HeicDecoder(1);
   const probe = {
     limits: DEFAULT_LIMITS,
     svgLimits: defaults.svg,
     svgWorkers,
+    heic,
     timeoutSeconds: defaults.rendering.timeoutSeconds,
     pool: new RenderPool({
       slots: defaults.rendering.concurrency,
@@ -95,6 +98,7 @@ export async function startBaselineUploadServer(dir: string): Promise<BaselineSe
         server.close((error) => (error ? reject(error) : resolve()));
       });
       await svgWorkers.close();
+      await heic.close();
     },
   };
 }

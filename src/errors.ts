@@ -22,7 +22,7 @@ export const ERRORS = {
   5455: {
     status: 415,
     message:
-      'Uploaded image must have image/jpeg, image/png, image/webp, image/gif, image/avif or image/svg+xml content-type',
+      'Uploaded image must have image/jpeg, image/png, image/webp, image/gif, image/avif, image/heic or image/svg+xml content-type',
   },
   5500: { status: 500, message: 'Internal Server Error' },
   5503: { status: 503, message: 'Server Unavailable' },

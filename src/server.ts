@@ -21,6 +21,7 @@ import { UrlFetcher } from './domain/url-fetch.js';
 import { VariantService } from './domain/variants.js';
 import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
+import { HeicDecoder } from './imaging/heic.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
 import { PictorMetrics } from './observability/metrics.js';
 import { isEmbedded, openStores } from './store/open.js';
@@ -83,10 +84,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   sharp.concurrency(rendering.vipsThreads);
   const svgWorkers = new SvgWorkers(rendering.svgThreads);
+  // HEIC decodes share the SVG workers' thread budget: both are rare, heavy, pure CPU work.
+  const heic = new HeicDecoder(rendering.svgThreads);
   const metrics = new PictorMetrics({ pool });
   // Bound once the app (and its logger) exists.
   let cacheErrors = (_error: unknown, _operation: 'read' | 'write'): void => undefined;
-  const delivery = new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, {
+  const delivery = new DeliveryService(stores.meta, stores.blobs, stores.renders, pool, svgWorkers, heic, {
     memoryCacheBytes: rendering.memoryCacheBytes,
     maxFlexiblePixels: rendering.maxFlexiblePixels,
     renderTimeoutSeconds: rendering.timeoutSeconds,
@@ -95,7 +98,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
     limits: config.limits,
-    probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, timeoutSeconds: rendering.timeoutSeconds },
+    probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, heic, timeoutSeconds: rendering.timeoutSeconds },
     imageQuota: config.imageQuota,
     now,
     telemetry: metrics,
@@ -176,6 +179,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await fetcher.close();
     pool.close();
     await svgWorkers.close();
+    await heic.close();
     // Render-cache writes finish after their answers: let them land before the stores go.
     await delivery.flush();
     await stores.close();

@@ -16,6 +16,7 @@ import { type CostSource, renderCost, svgCost } from '../imaging/cost.js';
 import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
+import { HeicDecoder, HeicUnreadable } from '../imaging/heic.js';
 import { hasMaster, MASTER_LONG_SIDE, makeMaster, masterCost, rendersFromMaster } from '../imaging/master.js';
 import { type RenderSource, renderRaster } from '../imaging/render.js';
 import { PoolFullError, type RenderPool } from '../imaging/render-pool.js';
@@ -135,6 +136,13 @@ function masterKey(image: ImageRecord): string {
     .digest('hex');
 }
 
+const HEIC = 'image/heic';
+
+/** The render-cache key of something derived from an image's original alone (such as a decoded HEIC). */
+function derivedKey(kind: 'heic', image: ImageRecord): string {
+  return createHash('sha256').update(canonicalJson({ d: kind, v: 1, a: image.accountId, b: image.blobKey })).digest('hex');
+}
+
 /** What a request that joined another's render or cache read was served. */
 function coalesced(served: ServedRendition): ServedRendition {
   return { bytes: served.bytes, layer: 'coalesced' };
@@ -162,6 +170,7 @@ export class DeliveryService {
     private readonly renders: RenderCacheStore,
     private readonly pool: RenderPool,
     private readonly svgWorkers: SvgWorkers,
+    private readonly heic: HeicDecoder,
     private readonly options: DeliveryOptions,
   ) {
     this.memory = new LRUCache<string, ServedRendition>({
@@ -358,7 +367,33 @@ export class DeliveryService {
       this.memory.set(key, { bytes: stored, layer: 'memory' });
       return stored;
     }
-    return this.keepMaster(key, makeMaster(await this.readOriginal(image), this.options.renderTimeoutSeconds));
+    return this.keepMaster(key, makeMaster(await this.renderableSource(image), this.options.renderTimeoutSeconds));
+  }
+
+  /**
+   * The bytes the raster pipeline reads for an image: the original, or for HEIC (which libvips cannot
+   * decode here) its decoded PNG, kept in the render cache so it is decoded once per image.
+   */
+  private async renderableSource(image: ImageRecord): Promise<Buffer> {
+    if (image.contentType !== HEIC) return this.readOriginal(image);
+    const key = derivedKey('heic', image);
+    const cached = await this.renders.get(key).catch((error: unknown) => {
+      this.options.onCacheError?.(error, 'read');
+      return undefined;
+    });
+    if (cached) return cached;
+    return this.decodedHeic(key, await this.readOriginal(image));
+  }
+
+  private async decodedHeic(key: string, original: Buffer): Promise<Buffer> {
+    try {
+      const { png } = await this.heic.renderable(original);
+      this.cacheInBackground(key, png);
+      return png;
+    } catch (error) {
+      if (error instanceof HeicUnreadable) throw new PictorError(9520, error.message, { cause: error });
+      throw error;
+    }
   }
 
   /** A master just made: remembered in memory and written to the render cache (shared by every node). */
@@ -382,7 +417,8 @@ export class DeliveryService {
     const preparing = this.pool
       .run(masterCost(source), async () => {
         if (this.memory.has(key) || this.mastersInFlight.has(key)) return;
-        const making = this.keepMaster(key, makeMaster(original, this.options.renderTimeoutSeconds)).finally(() =>
+        const source = image.contentType === HEIC ? this.decodedHeic(derivedKey('heic', image), original) : Promise.resolve(original);
+        const making = this.keepMaster(key, source.then((bytes) => makeMaster(bytes, this.options.renderTimeoutSeconds))).finally(() =>
           this.mastersInFlight.delete(key),
         );
         this.mastersInFlight.set(key, making);
@@ -430,8 +466,8 @@ export class DeliveryService {
     if (choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
       return this.rasterize({ bytes: await this.masterOf(image), frames: 1 }, delivery);
     }
-    const original = await this.readOriginal(image);
     if (choice.format === 'svg') {
+      const original = await this.readOriginal(image);
       const sanitizing = performance.now();
       try {
         return (await this.svgWorkers.inspect(original, NO_SVG_LIMITS)).sanitized;
@@ -442,7 +478,7 @@ export class DeliveryService {
         this.telemetry.renderStage('svg_sanitize', secondsSince(sanitizing));
       }
     }
-    return this.rasterize({ bytes: original, frames: source.frames }, delivery);
+    return this.rasterize({ bytes: await this.renderableSource(image), frames: source.frames }, delivery);
   }
 
   private async rasterize(source: RenderSource, { plan, geometry, choice }: Delivery): Promise<Buffer> {

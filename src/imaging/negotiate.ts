@@ -41,6 +41,8 @@ function originalFormat(contentType: string, animated: boolean): OutputFormat {
   if (contentType === 'image/jpeg') return 'jpeg';
   if (contentType === 'image/gif') return 'gif';
   if (contentType === 'image/png') return 'png';
+  // Browsers cannot show HEIC: a photo format gets JPEG.
+  if (contentType === 'image/heic') return 'jpeg';
   // WebP or AVIF to a client that takes neither: GIF keeps an animation, PNG keeps transparency.
   return animated ? 'gif' : 'png';
 }

@@ -14,6 +14,7 @@ import { pastDeadline } from './render.js';
 import { PoolFullError, type RenderPool } from './render-pool.js';
 import { type SvgLimits, SvgRefusal } from './svg.js';
 import type { SvgWorkers } from './svg-workers.js';
+import { type HeicDecoder, HeicUnreadable, isHevcHeif } from './heic.js';
 
 export interface ProbedImage {
   contentType: string;
@@ -40,10 +41,11 @@ function unsupported(detail: string, cause?: unknown): PictorError {
   return new PictorError(5455, `Unsupported or unreadable image: ${detail}`, { cause });
 }
 
-function contentTypeOf(metadata: Metadata): string | undefined {
+function contentTypeOf(metadata: Metadata, bytes: Buffer): string | undefined {
   if (metadata.format === 'heif') {
-    // sharp reports AVIF as heif with AV1 compression; HEVC-coded HEIC cannot be decoded by this build.
-    return metadata.compression === 'av1' ? 'image/avif' : undefined;
+    // sharp reports AVIF as heif with AV1 compression; HEVC-coded HEIC is decoded by libheif in WebAssembly.
+    if (metadata.compression === 'av1') return 'image/avif';
+    return metadata.compression === 'hevc' && isHevcHeif(bytes) ? 'image/heic' : undefined;
   }
   return CONTENT_TYPES[metadata.format ?? ''];
 }
@@ -65,6 +67,7 @@ export interface ProbeContext {
   svgLimits: SvgLimits;
   pool: RenderPool;
   svgWorkers: SvgWorkers;
+  heic: HeicDecoder;
   timeoutSeconds: number;
 }
 
@@ -93,6 +96,24 @@ async function probeSvg(bytes: Buffer, context: ProbeContext): Promise<ProbedIma
   }
 }
 
+/**
+ * HEIC: the header's size has passed the limits above; the whole primary image is then decoded (on a
+ * worker, through the pool at the full decode's cost), which both checks the data and gives the size as
+ * displayed (libheif applies the rotation). The decode is kept for the first render.
+ */
+async function probeHeic(bytes: Buffer, header: { width: number; height: number }, context: ProbeContext): Promise<ProbedImage> {
+  const cost = header.width * header.height * 2;
+  const decoded = await admitted(context, cost, async () => {
+    try {
+      return await context.heic.renderable(bytes);
+    } catch (error) {
+      if (error instanceof HeicUnreadable) throw unsupported('the HEIC image data cannot be decoded', error);
+      throw error;
+    }
+  });
+  return { contentType: 'image/heic', width: decoded.width, height: decoded.height, frames: 1 };
+}
+
 export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<ProbedImage> {
   const limits = context.limits;
   if (bytes.length === 0) throw unsupported('the file is empty');
@@ -101,11 +122,12 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
   if (markup === 'other-markup') throw unsupported('not an SVG document');
   let metadata: Metadata;
   try {
-    metadata = await sharp(bytes, { limitInputPixels: false, animated: true }).metadata();
+    // A HEIC's images are stills of any size (bursts, edits): read as pages, libvips would refuse them.
+    metadata = await sharp(bytes, { limitInputPixels: false, animated: !isHevcHeif(bytes) }).metadata();
   } catch (error) {
     throw unsupported('the bytes are not a supported image', error);
   }
-  const contentType = contentTypeOf(metadata);
+  const contentType = contentTypeOf(metadata, bytes);
   // SVG is recognised above from its text; whatever else libvips reads as SVG (compressed svgz) is not.
   if (!contentType || contentType === 'image/svg+xml') {
     throw unsupported(`format ${metadata.format ?? 'unknown'} is not accepted`);
@@ -125,6 +147,8 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
   if (frames > 1 && width * height * frames > limits.maxAnimatedPixels) {
     throw new PictorError(5443);
   }
+
+  if (contentType === 'image/heic') return probeHeic(bytes, { width, height }, context);
 
   const cost = decodeCost({ width, height, frames, contentType }, { width: CHECK_SIZE, height: CHECK_SIZE });
   await admitted(context, cost, async () => {
