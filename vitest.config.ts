@@ -15,6 +15,7 @@ const POSTGRES_SUITES = [
   'test/postgres.test.ts',
   'test/store-contract.test.ts',
   'test/observability.test.ts',
+  'test/batch.test.ts',
 ];
 
 /** The suites that run with PostgreSQL metadata and S3 objects together (the scale-out layout). */

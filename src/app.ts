@@ -3,7 +3,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import { registerOpenApi } from './api/openapi.js';
 import { type ApiDependencies, apiPlugin } from './api/plugin.js';
 import type { TransportSettings } from './config.js';
+import { type BatchDependencies, batchPlugin } from './api/batch-plugin.js';
 import { type DashboardDependencies, dashboardPlugin } from './dashboard/routes.js';
+import { setBatchPrefix } from './http/surfaces.js';
 import { type DeliveryDependencies, deliveryPlugin } from './delivery/routes.js';
 import { replyWithError } from './http/error-replies.js';
 import { redactUrl } from './http/redact-url.js';
@@ -46,10 +48,12 @@ export interface AppOptions {
   /** Metrics, readiness checks and the metrics token (observability/ops-routes.ts). */
   observability: OpsDependencies;
   logDestination?: LogDestination;
+  /** Where the batch host's routes are mounted (PICTOR_BATCH_URL's path). */
+  batchPrefix: string;
 }
 
 export async function buildApp(
-  deps: ApiDependencies & DeliveryDependencies & DashboardDependencies,
+  deps: ApiDependencies & DeliveryDependencies & DashboardDependencies & BatchDependencies,
   options: AppOptions,
 ): Promise<FastifyInstance> {
   const observe = observeResponses(options.observability.metrics, { logRequests: REQUEST_LOG_LEVELS.has(options.logLevel) });
@@ -105,6 +109,8 @@ export async function buildApp(
   await registerOpenApi(app);
   await app.register(async (scope) => opsPlugin(scope, options.observability));
   await app.register(async (scope) => apiPlugin(scope, deps), { prefix: '/client/v4' });
+  setBatchPrefix(options.batchPrefix);
+  await app.register(async (scope) => batchPlugin(scope, deps), { prefix: options.batchPrefix });
   await app.register(async (scope) => uploadHostPlugin(scope, deps));
   await app.register(async (scope) => dashboardPlugin(scope, deps));
   await app.register(async (scope) => deliveryPlugin(scope, deps));

@@ -19,6 +19,8 @@ export interface Config {
   allowPrivateUrls: boolean;
   /** Serve the web dashboard at /dashboard (PICTOR_DASHBOARD, default true). */
   dashboard: boolean;
+  /** The batch host (Cloudflare's Images batch API). */
+  batch: BatchSettings;
   imageQuota: number;
   logLevel: string;
   limits: UploadLimits;
@@ -188,6 +190,36 @@ function readPublicUrl(env: Env): string | undefined {
   return url.toString().replace(/\/+$/, '');
 }
 
+export interface BatchSettings {
+  /** Where this server mounts the batch routes: the path of PICTOR_BATCH_URL (default `/batch`). */
+  prefix: string;
+  tokenTtlSeconds: number;
+  ratePerSecond: number;
+}
+
+/**
+ * PICTOR_BATCH_URL: the batch host's base as clients reach it. A full URL (a separate host name behind a
+ * proxy that forwards to this server's same path) or a path; this server serves the batch routes under
+ * its path, which must not be `/` (delivery owns the root).
+ */
+function readBatch(env: Env): BatchSettings {
+  const raw = env.PICTOR_BATCH_URL ?? '/batch';
+  let prefix: string;
+  try {
+    prefix = new URL(raw, 'http://localhost').pathname.replace(/\/+$/, '');
+  } catch {
+    throw new ConfigError('PICTOR_BATCH_URL', `must be a URL or a path, got "${raw}"`);
+  }
+  if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix) || prefix === '/client' || prefix.startsWith('/client/') || prefix === '/dashboard' || prefix === '/upload') {
+    throw new ConfigError('PICTOR_BATCH_URL', `needs a path of its own (such as /batch), got "${raw}"`);
+  }
+  return {
+    prefix,
+    tokenTtlSeconds: readInteger(env, 'PICTOR_BATCH_TOKEN_TTL', 3600, 60, 86_400),
+    ratePerSecond: readInteger(env, 'PICTOR_BATCH_RATE', 200, 1, 1_000_000),
+  };
+}
+
 export const ACCOUNT_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/;
 
@@ -306,6 +338,7 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrap: readBootstrap(env),
     allowPrivateUrls: readBoolean(env, 'PICTOR_ALLOW_PRIVATE_URLS', false),
     dashboard: readBoolean(env, 'PICTOR_DASHBOARD', true),
+    batch: readBatch(env),
     imageQuota: readInteger(env, 'PICTOR_IMAGE_QUOTA', 100_000, 0, Number.MAX_SAFE_INTEGER),
     logLevel,
     limits: DEFAULT_LIMITS,

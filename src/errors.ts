@@ -6,6 +6,7 @@
 
 /** Every code Pictor emits, with its HTTP status and default message. */
 export const ERRORS = {
+  971: { status: 429, message: 'Please wait and consider throttling your request speed' },
   1000: { status: 401, message: 'Invalid API Token' },
   5400: { status: 400, message: 'Bad Request' },
   5401: { status: 404, message: 'Variant name not found' },

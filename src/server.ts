@@ -22,6 +22,7 @@ import { VariantService } from './domain/variants.js';
 import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
 import { HeicDecoder } from './imaging/heic.js';
+import { BatchTokenService } from './domain/batch-tokens.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
 import { PictorMetrics } from './observability/metrics.js';
 import { isEmbedded, openStores } from './store/open.js';
@@ -104,6 +105,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     telemetry: metrics,
     onCommitted: (image, bytes) => delivery.prepareMaster(image, bytes),
   });
+  const batchTokens = new BatchTokenService(stores.meta, { ttlMs: config.batch.tokenTtlSeconds * 1000, ratePerSecond: config.batch.ratePerSecond, now });
   const directUploads = new DirectUploadService(stores.meta, images, urls, {
     imageQuota: config.imageQuota,
     now,
@@ -115,6 +117,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       accounts,
       images,
       directUploads,
+      batchTokens,
       limits: config.limits,
       uploadGate: new UploadGate({
         maxInProgress: config.maxUploadsInProgress,
@@ -132,6 +135,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       logLevel: config.logLevel,
       transport: config.transport,
       logDestination: options.logDestination,
+      batchPrefix: config.batch.prefix,
       observability: {
         metrics,
         metricsToken: config.metricsToken,
@@ -158,6 +162,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const sweepDrafts = (): void => {
     // One node at a time: the others skip the round.
     stores.meta.tryRunExclusive('drafts', () => directUploads.sweep()).catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
+    // Expired batch tokens and past rate windows; any node may do it (deletes are idempotent).
+    batchTokens.sweep().catch((error: unknown) => app.log.error({ err: error }, 'batch token sweep failed'));
   };
   const collect = (): void => {
     garbage

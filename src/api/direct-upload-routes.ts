@@ -10,7 +10,7 @@ import type { DirectUploadInput, DirectUploadService } from '../domain/direct-up
 import { badRequest } from '../errors.js';
 import { parseLenientJson, readSmallBody } from '../http/bodies.js';
 import { success } from '../http/envelope.js';
-import { imageAttributesFromJson, imageFormFields } from './image-routes.js';
+import { ACCOUNT_MOUNT, imageAttributesFromJson, imageFormFields, mountedSchema, type RouteMount } from './image-routes.js';
 import { isMultipart, parseMultipart } from '../http/multipart.js';
 import { type AccountParams, type DirectUploadJson, routeSchemas } from '../http/schemas.js';
 
@@ -51,13 +51,14 @@ function isJson(contentType: string | undefined): boolean {
  * JSON, small by nature, is read here up to 64 KiB (past that the answer is 400 at once, and what is left
  * of the body is drained by the transport guard) and then checked against the route's schema.
  */
-export function registerDirectUploadRoutes(scope: FastifyInstance, service: DirectUploadService, limits: UploadLimits): void {
+export function registerDirectUploadRoutes(scope: FastifyInstance, service: DirectUploadService, limits: UploadLimits, mount: RouteMount = ACCOUNT_MOUNT): void {
   scope.addContentTypeParser('application/json', async (_request: FastifyRequest, payload: IncomingMessage) =>
     parseLenientJson(await readSmallBody(payload, MAX_JSON_BYTES)),
   );
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  for (const version of ['v1', 'v2'] as const) {
-    app.post<{ Params: AccountParams; Body: DirectUploadJson | null | undefined }>(`/accounts/:account_id/images/${version}/direct_upload`, { schema: routeSchemas.directUpload(version) }, async (request) =>
+  // The batch API has only the v2 route.
+  for (const version of mount.batch ? (['v2'] as const) : (['v1', 'v2'] as const)) {
+    app.post<{ Params: AccountParams; Body: DirectUploadJson | null | undefined }>(`${mount.base}/${version}/direct_upload`, { schema: mountedSchema(routeSchemas.directUpload(version), mount) }, async (request) =>
       success(await service.create(request.params.account_id, await directUploadInput(request, limits))),
     );
   }

@@ -136,11 +136,28 @@ export function imageTarget(rawUrl: string, method: string): { imageId: string; 
   }
 }
 
-const base = '/accounts/:account_id/images';
+/**
+ * Where image routes are mounted: under the account (`/client/v4/accounts/:account_id/images`), or on
+ * the batch host (`<batch prefix>/images`, the account set by the batch token; hidden from openapi.json,
+ * and only the routes Cloudflare's batch API has).
+ */
+export interface RouteMount {
+  base: string;
+  batch: boolean;
+}
+
+export const ACCOUNT_MOUNT: RouteMount = { base: '/accounts/:account_id/images', batch: false };
+export const BATCH_MOUNT: RouteMount = { base: '/images', batch: true };
+
+/** The route's schema, hidden from the OpenAPI document on the batch host (the same routes, documented once). */
+export function mountedSchema<T extends object>(schema: T, mount: RouteMount): T {
+  return mount.batch ? { ...schema, hide: true } : schema;
+}
 
 /** `POST /images/v1`: registered in a scope without body parsers, as it streams the raw body itself. */
-export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits, gate: UploadGate): void {
-  scope.withTypeProvider<TypeBoxTypeProvider>().post(`${base}/v1`, { schema: routeSchemas.upload }, async (request) => {
+export function registerUploadRoute(scope: FastifyInstance, images: ImageService, limits: UploadLimits, gate: UploadGate, mount: RouteMount = ACCOUNT_MOUNT): void {
+  const base = mount.base;
+  scope.withTypeProvider<TypeBoxTypeProvider>().post(`${base}/v1`, { schema: mountedSchema(routeSchemas.upload, mount) }, async (request) => {
     // Over the bound of uploads in progress the answer (503) comes before the body is read.
     const leave = await gate.enter();
     try {
@@ -153,10 +170,12 @@ export function registerUploadRoute(scope: FastifyInstance, images: ImageService
   });
 }
 
-export function registerImageRoutes(scope: FastifyInstance, images: ImageService): void {
+export function registerImageRoutes(scope: FastifyInstance, images: ImageService, mount: RouteMount = ACCOUNT_MOUNT): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const base = mount.base;
+  const schema = <T extends object>(route: T): T => mountedSchema(route, mount);
 
-  app.get(`${base}/v1`, { schema: routeSchemas.listV1 }, async (request) => {
+  if (!mount.batch) app.get(`${base}/v1`, { schema: routeSchemas.listV1 }, async (request) => {
     const { page = 1, per_page = V1_LIST_MAX, creator } = request.query;
     // Larger pages are clamped, as Cloudflare's list endpoints do.
     const perPage = Math.min(per_page, V1_LIST_MAX);
@@ -167,7 +186,7 @@ export function registerImageRoutes(scope: FastifyInstance, images: ImageService
     );
   });
 
-  app.get(`${base}/v2`, { schema: routeSchemas.listV2 }, async (request) => {
+  app.get(`${base}/v2`, { schema: schema(routeSchemas.listV2) }, async (request) => {
     const { per_page = V2_LIST_DEFAULT, sort_order = 'desc', creator, continuation_token } = request.query;
     const order: SortOrder = sort_order === 'asc' ? 'asc' : 'desc';
     const filter: ImageFilter = { ...creatorFilter(creator), meta: parseMetaFilters(searchParams(request).entries()) };
@@ -176,9 +195,11 @@ export function registerImageRoutes(scope: FastifyInstance, images: ImageService
     return success({ images: slice.images, continuation_token: slice.continuationToken });
   });
 
-  app.get(`${base}/v1/stats`, { schema: routeSchemas.stats }, async (request) => {
-    return success({ count: await images.stats(request.params.account_id) });
-  });
+  if (!mount.batch) {
+    app.get(`${base}/v1/stats`, { schema: routeSchemas.stats }, async (request) => {
+      return success({ count: await images.stats(request.params.account_id) });
+    });
+  }
 
   // Ids are read from the raw path (imageTarget), so one handler serves `:image_id` and ids holding a
   // raw `/`, which only the hidden wildcard routes can match.
@@ -212,10 +233,10 @@ export function registerImageRoutes(scope: FastifyInstance, images: ImageService
     return success({});
   };
 
-  app.get(`${base}/v1/:image_id`, { schema: routeSchemas.getImage }, getImage);
-  app.get(`${base}/v1/:image_id/blob`, { schema: routeSchemas.getBlob }, getBlob);
-  app.patch(`${base}/v1/:image_id`, { schema: routeSchemas.editImage }, editImage);
-  app.delete(`${base}/v1/:image_id`, { schema: routeSchemas.deleteImage }, deleteImage);
+  app.get(`${base}/v1/:image_id`, { schema: schema(routeSchemas.getImage) }, getImage);
+  if (!mount.batch) app.get(`${base}/v1/:image_id/blob`, { schema: routeSchemas.getBlob }, getBlob);
+  app.patch(`${base}/v1/:image_id`, { schema: schema(routeSchemas.editImage) }, editImage);
+  app.delete(`${base}/v1/:image_id`, { schema: schema(routeSchemas.deleteImage) }, deleteImage);
   const alias = { params: AccountParams, hide: true };
   app.get(`${base}/v1/*`, { schema: alias }, getImage);
   app.patch(`${base}/v1/*`, { schema: { ...alias, body: ImageEditBody } }, editImage);

@@ -10,16 +10,18 @@ import type { DirectUploadService } from '../domain/direct-uploads.js';
 import type { ImageService } from '../domain/images.js';
 import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError } from '../errors.js';
-import { acceptLenientJson } from '../http/bodies.js';
-import { serializerCompiler, validatorCompiler } from '../http/validation.js';
+import { prepareApiScope } from './scope.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
 import { registerDirectUploadRoutes } from './direct-upload-routes.js';
 import { registerIdentityRoutes } from './identity-routes.js';
+import { registerBatchTokenRoute } from './batch-plugin.js';
+import type { BatchTokenService } from '../domain/batch-tokens.js';
 import { registerImageRoutes, registerUploadRoute } from './image-routes.js';
 
 export interface ApiDependencies extends AccountRouteServices {
   accounts: AccountService;
+  batchTokens: BatchTokenService;
   images: ImageService;
   directUploads: DirectUploadService;
   limits: UploadLimits;
@@ -27,10 +29,7 @@ export interface ApiDependencies extends AccountRouteServices {
 }
 
 export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Promise<void> {
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  app.removeContentTypeParser('application/json');
-  acceptLenientJson(app);
+  prepareApiScope(app);
 
   app.decorateRequest('credential', undefined);
   app.addHook('onRequest', async (request) => {
@@ -69,4 +68,5 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
   registerImageRoutes(app, deps.images);
   registerAccountRoutes(app, deps);
   registerIdentityRoutes(app, deps.accounts);
+  registerBatchTokenRoute(app, deps.batchTokens);
 }

@@ -83,6 +83,16 @@ export interface SigningKey {
 }
 
 /** The one-time permission behind a direct creator upload URL. */
+/** A batch token (the batch host's credential): account-scoped, expiring, stored hashed. */
+export interface BatchToken {
+  tokenHash: string;
+  accountId: string;
+  /** The permission of the credential that minted it. */
+  permission: Permission;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface DirectUploadGrant {
   tokenHash: string;
   accountId: string;

@@ -259,6 +259,13 @@ const accountTags = ['Variants', 'Signing keys', 'Delivery settings'] as const;
  * media type (`content`) are validated per media type; multipart ones only document (validation.ts).
  */
 export const routeSchemas = {
+  batchToken: {
+    tags: images,
+    summary: 'Mint a batch token (for the batch host, without the account in the path)',
+    operationId: 'images-batch-token',
+    params: AccountParams,
+    response: replies(Envelope(Type.Object({ token: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }))),
+  },
   verifyToken: {
     tags: identity,
     summary: 'Check the API token presented (the dashboard signs in with it)',

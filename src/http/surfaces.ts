@@ -18,8 +18,22 @@ function isPathOrQuery(url: string, path: string): boolean {
   return url.startsWith(path) && (url.length === path.length || url.charCodeAt(path.length) === QUESTION_MARK);
 }
 
+/**
+ * The batch host's path prefix (PICTOR_BATCH_URL's path): its routes are the account API's, so they
+ * answer as the `api` surface. Set once by the app as it is built (one batch prefix per process).
+ */
+let batchPrefix = '/batch';
+
+export function setBatchPrefix(prefix: string): void {
+  batchPrefix = prefix;
+}
+
 /** The surface a raw URL belongs to. Cheap: it runs for every answer. */
 export function surfaceOf(url: string): Surface {
+  if (url.startsWith(batchPrefix)) {
+    const next = url.charCodeAt(batchPrefix.length);
+    if (next === SLASH || next === QUESTION_MARK || url.length === batchPrefix.length) return 'api';
+  }
   if (url.startsWith(API_PREFIX)) {
     const next = url.charCodeAt(API_PREFIX.length);
     if (url.length === API_PREFIX.length || next === SLASH || next === QUESTION_MARK) return 'api';

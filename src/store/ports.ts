@@ -7,6 +7,7 @@ import type {
   Account,
   AccountSettings,
   Credential,
+  BatchToken,
   DirectUploadGrant,
   ImageFilter,
   ImageRecord,
@@ -58,6 +59,15 @@ export interface MetaStore {
   /** Inserts a draft image and its upload grant together (quota and duplicate rules as insertImage). */
   insertDraft(image: ImageRecord, grant: DirectUploadGrant, quota: number): Promise<void>;
   findDirectUpload(tokenHash: string): Promise<DirectUploadGrant | undefined>;
+  insertBatchToken(token: BatchToken): Promise<void>;
+  findBatchToken(tokenHash: string): Promise<BatchToken | undefined>;
+  /**
+   * Counts one request of a batch token in the second starting at `windowStart` and returns the count so
+   * far, atomically on any number of nodes (the rate limit's rule lives in the domain).
+   */
+  countBatchRequest(tokenHash: string, windowStart: number): Promise<number>;
+  /** Forgets batch tokens expired before `before` and request counts of windows before it. */
+  removeExpiredBatchTokens(before: number): Promise<number>;
   /**
    * Takes the grant's upload lease until `until` if it is unused and nobody holds an unexpired lease
    * (`now`); true when taken. One upload to a URL at a time, on any number of nodes.

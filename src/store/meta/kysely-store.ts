@@ -7,6 +7,7 @@ import { PictorError, alreadyExists } from '../../errors.js';
 import type {
   Account,
   AccountSettings,
+  BatchToken,
   Credential,
   DirectUploadGrant,
   ImageFilter,
@@ -375,6 +376,42 @@ export class KyselyMetaStore implements MetaStore {
         return toImage(row);
       });
     });
+  }
+
+  async insertBatchToken(token: BatchToken): Promise<void> {
+    await this.db
+      .insertInto('batch_tokens')
+      .values({ token_hash: token.tokenHash, account_id: token.accountId, permission: token.permission, created_at: token.createdAt, expires_at: token.expiresAt })
+      .execute();
+  }
+
+  async findBatchToken(tokenHash: string): Promise<BatchToken | undefined> {
+    const row = await this.db.selectFrom('batch_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    return (
+      row && {
+        tokenHash: row.token_hash,
+        accountId: row.account_id,
+        permission: row.permission as Permission,
+        createdAt: Number(row.created_at),
+        expiresAt: Number(row.expires_at),
+      }
+    );
+  }
+
+  async countBatchRequest(tokenHash: string, windowStart: number): Promise<number> {
+    const row = await this.db
+      .insertInto('batch_token_requests')
+      .values({ token_hash: tokenHash, window_start: windowStart, count: 1 })
+      .onConflict((conflict) => conflict.columns(['token_hash', 'window_start']).doUpdateSet({ count: sql<number>`batch_token_requests.count + 1` }))
+      .returning('count')
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  async removeExpiredBatchTokens(before: number): Promise<number> {
+    await this.db.deleteFrom('batch_token_requests').where('window_start', '<', Math.floor(before / 1000)).execute();
+    const removed = await this.db.deleteFrom('batch_tokens').where('expires_at', '<', before).executeTakeFirst();
+    return Number(removed.numDeletedRows);
   }
 
   async findDirectUpload(tokenHash: string): Promise<DirectUploadGrant | undefined> {

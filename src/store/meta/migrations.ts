@@ -139,6 +139,26 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
       if (postgres) await postgresChangeNotifications(db);
     },
   },
+  '0004_batch_tokens': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('batch_tokens')
+        .addColumn('token_hash', text(dialect, 64), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('permission', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('batch_tokens_expiry_idx').on('batch_tokens').columns(['expires_at']).execute();
+      await db.schema
+        .createTable('batch_token_requests')
+        .addColumn('token_hash', text(dialect, 64), (c) => c.notNull())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('batch_token_requests_pk', ['token_hash', 'window_start'])
+        .execute();
+    },
+  },
   };
 }
 

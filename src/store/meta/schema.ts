@@ -73,6 +73,23 @@ export interface DirectUploadsTable {
   leased_until: number | null;
 }
 
+/** Batch tokens (`GET …/images/v1/batch_token`): stored hashed, expiring. */
+export interface BatchTokensTable {
+  token_hash: string;
+  account_id: string;
+  permission: string;
+  created_at: number;
+  expires_at: number;
+}
+
+/** Requests per batch token per second, shared by every node (the per-token rate limit). */
+export interface BatchTokenRequestsTable {
+  token_hash: string;
+  /** Unix second the window starts at. */
+  window_start: number;
+  count: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   credentials: CredentialsTable;
@@ -80,4 +97,6 @@ export interface Database {
   variants: VariantsTable;
   signing_keys: SigningKeysTable;
   direct_uploads: DirectUploadsTable;
+  batch_tokens: BatchTokensTable;
+  batch_token_requests: BatchTokenRequestsTable;
 }
