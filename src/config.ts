@@ -21,6 +21,8 @@ export interface Config {
   dashboard: boolean;
   /** The batch host (Cloudflare's Images batch API). */
   batch: BatchSettings;
+  /** Origins remote transformations may fetch from (PICTOR_REMOTE_ORIGINS); empty = off. */
+  remoteOrigins: string[];
   imageQuota: number;
   logLevel: string;
   limits: UploadLimits;
@@ -220,6 +222,27 @@ function readBatch(env: Env): BatchSettings {
   };
 }
 
+/** PICTOR_REMOTE_ORIGINS: comma-separated http(s) origins (`https://images.example.com`), kept as origins. */
+function readRemoteOrigins(env: Env): string[] {
+  const raw = env.PICTOR_REMOTE_ORIGINS ?? '';
+  return raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => {
+      let url: URL;
+      try {
+        url = new URL(part);
+      } catch {
+        throw new ConfigError('PICTOR_REMOTE_ORIGINS', `must list http(s) origins, got "${part}"`);
+      }
+      if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+        throw new ConfigError('PICTOR_REMOTE_ORIGINS', `must list origins (scheme, host and port only), got "${part}"`);
+      }
+      return url.origin;
+    });
+}
+
 export const ACCOUNT_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const TOKEN_PATTERN = /^[\x21-\x7e]{1,512}$/;
 
@@ -339,6 +362,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateUrls: readBoolean(env, 'PICTOR_ALLOW_PRIVATE_URLS', false),
     dashboard: readBoolean(env, 'PICTOR_DASHBOARD', true),
     batch: readBatch(env),
+    remoteOrigins: readRemoteOrigins(env),
     imageQuota: readInteger(env, 'PICTOR_IMAGE_QUOTA', 100_000, 0, Number.MAX_SAFE_INTEGER),
     logLevel,
     limits: DEFAULT_LIMITS,

@@ -23,6 +23,7 @@ import { UploadGate } from './domain/upload-gate.js';
 import { RenderPool } from './imaging/render-pool.js';
 import { HeicDecoder } from './imaging/heic.js';
 import { BatchTokenService } from './domain/batch-tokens.js';
+import { RemoteOrigins } from './domain/remote-originals.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
 import { PictorMetrics } from './observability/metrics.js';
 import { isEmbedded, openStores } from './store/open.js';
@@ -96,7 +97,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     renderTimeoutSeconds: rendering.timeoutSeconds,
     onCacheError: (error, operation) => cacheErrors(error, operation),
     telemetry: metrics,
+    remoteLimits: config.limits,
   });
+  const remote = new RemoteOrigins(fetcher, stores.renders, { origins: config.remoteOrigins, now, memoryBytes: rendering.memoryCacheBytes });
   const images = new ImageService(stores.meta, stores.blobs, fetcher, urls, {
     limits: config.limits,
     probe: { limits: config.limits, svgLimits: config.svg, pool, svgWorkers, heic, timeoutSeconds: rendering.timeoutSeconds },
@@ -128,6 +131,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       signingKeys: new SigningKeyService(stores.meta, now),
       settings: new AccountSettingsService(stores.meta),
       delivery,
+      remote,
       now,
       dashboard: { enabled: config.dashboard, urls },
     },

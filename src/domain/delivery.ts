@@ -17,6 +17,8 @@ import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
 import { HeicDecoder, HeicUnreadable } from '../imaging/heic.js';
+import { describeRemote } from '../imaging/probe.js';
+import type { UploadLimits } from '../config.js';
 import { hasMaster, MASTER_LONG_SIDE, makeMaster, masterCost, rendersFromMaster } from '../imaging/master.js';
 import { type RenderSource, renderRaster } from '../imaging/render.js';
 import { PoolFullError, type RenderPool } from '../imaging/render-pool.js';
@@ -58,7 +60,20 @@ export interface Delivery {
   readonly plan: RenderPlan;
   readonly geometry: Geometry;
   readonly choice: FormatChoice;
+  /** A remote transformation's source bytes (the image is not in the stores). */
+  readonly remoteOriginal?: Buffer;
 }
+
+/** A remote transformation to resolve (`/cdn-cgi/image/<options>/<source URL>`). */
+export interface RemoteDeliveryRequest {
+  source: { url: string; bytes: Buffer; sha256: string };
+  /** The option list, as in a flexible variant. */
+  options: string;
+  accept: string;
+}
+
+/** How long browsers may keep a remote transformation. */
+const REMOTE_MAX_AGE = 86_400;
 
 export interface DeliveryOptions {
   memoryCacheBytes: number;
@@ -70,6 +85,8 @@ export interface DeliveryOptions {
   onCacheError?: (error: unknown, operation: 'read' | 'write') => void;
   /** Told how long render stages took and why signed URLs were refused. */
   telemetry?: DeliveryTelemetry;
+  /** Input limits a remote transformation's source is held to (those of uploads). */
+  remoteLimits: UploadLimits;
 }
 
 /** A rendition's bytes and the layer that produced them. */
@@ -287,6 +304,52 @@ export class DeliveryService {
     return { delivery, signed };
   }
 
+  /**
+   * Resolves a remote transformation: the same option parser, size cap, negotiation and cache keys as a
+   * flexible variant, for a source fetched by RemoteOrigins. Renditions are keyed by the source's
+   * sha256, so a changed source never serves an old rendition.
+   */
+  async resolveRemote(request: RemoteDeliveryRequest): Promise<Delivery> {
+    const plan = parseFlexibleOptions(request.options);
+    const described = await describeRemote(request.source.bytes, this.options.remoteLimits);
+    const image: ImageRecord = {
+      accountId: 'remote',
+      id: request.source.url,
+      filename: request.source.url,
+      creator: null,
+      meta: {},
+      requireSignedUrls: false,
+      uploadedAt: 0,
+      draft: false,
+      blobKey: null,
+      contentType: described.contentType,
+      size: request.source.bytes.length,
+      sha256: request.source.sha256,
+      width: described.width,
+      height: described.height,
+      frames: described.frames,
+      version: 1,
+    };
+    const geometry = computeGeometry(described.width, described.height, plan);
+    this.checkFlexibleSize(geometry);
+    const choice = chooseFormat(plan, { contentType: described.contentType, frames: described.frames }, geometry, request.accept);
+    const cacheKey = createHash('sha256')
+      .update(canonicalJson(choice.format === 'svg' ? { r: RENDERER_VERSION, remote: request.source.sha256, f: 'svg' } : { r: RENDERER_VERSION, remote: request.source.sha256, p: plan, f: choice.format, bl: choice.baseline }))
+      .digest('hex');
+    return {
+      cacheKey,
+      etag: `"${cacheKey.slice(0, 40)}"`,
+      contentType: CONTENT_TYPES[choice.format],
+      cacheControl: `public, max-age=${REMOTE_MAX_AGE}`,
+      varyAccept: choice.negotiated,
+      image,
+      plan,
+      geometry,
+      choice,
+      remoteOriginal: request.source.bytes,
+    };
+  }
+
   /** Flexible options come from anyone with a URL: their output size is capped (9413, as Cloudflare's "image too large"). */
   private checkFlexibleSize(geometry: Geometry): void {
     const largest = Math.max(geometry.width * geometry.height, geometry.resize ? geometry.resize.width * geometry.resize.height : 0);
@@ -463,11 +526,12 @@ export class DeliveryService {
       return Buffer.from(JSON.stringify(info));
     }
     const source = sourceOf(image);
-    if (choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
+    const remote = delivery.remoteOriginal;
+    if (!remote && choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
       return this.rasterize({ bytes: await this.masterOf(image), frames: 1 }, delivery);
     }
     if (choice.format === 'svg') {
-      const original = await this.readOriginal(image);
+      const original = remote ?? (await this.readOriginal(image));
       const sanitizing = performance.now();
       try {
         return (await this.svgWorkers.inspect(original, NO_SVG_LIMITS)).sanitized;
@@ -478,7 +542,7 @@ export class DeliveryService {
         this.telemetry.renderStage('svg_sanitize', secondsSince(sanitizing));
       }
     }
-    return this.rasterize({ bytes: await this.renderableSource(image), frames: source.frames }, delivery);
+    return this.rasterize({ bytes: remote ?? (await this.renderableSource(image)), frames: source.frames }, delivery);
   }
 
   private async rasterize(source: RenderSource, { plan, geometry, choice }: Delivery): Promise<Buffer> {

@@ -122,6 +122,56 @@ function filenameOf(url: URL): string {
   return name === '' ? url.hostname : name;
 }
 
+/** A failed upload fetch in the API's words. */
+function uploadError(failure: FetchFailure): PictorError {
+  switch (failure.kind) {
+    case 'refused':
+      return badRequest(REFUSED);
+    case 'timeout':
+      return badRequest('Fetching the image URL timed out');
+    case 'network':
+      return badRequest(`Fetching the image URL failed: ${failure.detail}`);
+    case 'too-many-redirects':
+      return badRequest(`Too many redirects fetching the image URL (limit ${failure.limit})`);
+    case 'redirect-not-allowed':
+      return badRequest('Fetching the image URL failed: the origin redirected to a URL that is not allowed');
+    case 'status':
+      return badRequest(`Fetching the image URL failed: the origin answered HTTP ${failure.status}`);
+    case 'too-large':
+      return new PictorError(5413);
+  }
+}
+
+/** Why a fetch failed, for each caller to put in its own words and codes. */
+export type FetchFailure =
+  | { kind: 'refused' }
+  | { kind: 'timeout' }
+  | { kind: 'network'; detail: string }
+  | { kind: 'too-many-redirects'; limit: number }
+  | { kind: 'redirect-not-allowed'; location: string }
+  | { kind: 'status'; status: number }
+  | { kind: 'too-large' };
+
+export class FetchFailed extends Error {
+  constructor(readonly failure: FetchFailure) {
+    super(failure.kind);
+  }
+}
+
+/** An origin's answer, after redirects: 200 with the body, or 304 to a conditional request. */
+export interface OriginAnswer {
+  url: URL;
+  status: 200 | 304;
+  headers: Record<string, string | string[] | undefined>;
+  bytes: Buffer;
+}
+
+export interface ExchangeOptions {
+  headers: Record<string, string>;
+  /** Whether a redirect may go to `url` (every hop is checked against the address rules too). */
+  followRedirectTo?: (url: URL) => boolean;
+}
+
 export class UrlFetcher {
   private readonly agent: Agent;
 
@@ -135,13 +185,28 @@ export class UrlFetcher {
     });
   }
 
+  /** An upload's source: the bytes, or a 5400/5413 error worded for the API. */
   async fetch(rawUrl: string): Promise<FetchedFile> {
-    let url = this.parse(rawUrl);
-    const filename = filenameOf(url);
+    const url = this.parse(rawUrl);
+    try {
+      const answer = await this.exchange(url, { headers: { 'user-agent': 'Pictor/1 (+image upload)', accept: 'image/*' } });
+      return { bytes: answer.bytes, filename: filenameOf(url) };
+    } catch (error) {
+      if (!(error instanceof FetchFailed)) throw error;
+      throw uploadError(error.failure);
+    }
+  }
+
+  /**
+   * One request (and its redirects) under the address rules, the time limit and the byte cap. A 304 is
+   * an answer when the request was conditional; any other status but 200 is a `status` failure.
+   */
+  async exchange(start: URL, options: ExchangeOptions): Promise<OriginAnswer> {
+    let url = start;
     const deadline = AbortSignal.timeout(this.settings.timeoutMs);
     for (let redirects = 0; ; redirects++) {
       this.checkLiteralHost(url);
-      const headers: Record<string, string> = { 'user-agent': 'Pictor/1 (+image upload)', accept: 'image/*' };
+      const headers: Record<string, string> = { ...options.headers };
       if (url.username || url.password) headers.authorization = basicAuthorization(url);
       const target = new URL(url);
       target.username = '';
@@ -150,32 +215,35 @@ export class UrlFetcher {
       try {
         response = await request(target, { dispatcher: this.agent, headers, signal: deadline });
       } catch (error) {
-        throw this.describe(error);
+        throw new FetchFailed(this.describe(error));
       }
       const { statusCode } = response;
-      if (statusCode >= 300 && statusCode < 400 && response.headers.location) {
+      if (statusCode >= 300 && statusCode < 400 && statusCode !== 304 && response.headers.location) {
         response.body.resume();
-        if (redirects >= this.settings.maxRedirects) {
-          throw badRequest(`Too many redirects fetching the image URL (limit ${this.settings.maxRedirects})`);
-        }
+        if (redirects >= this.settings.maxRedirects) throw new FetchFailed({ kind: 'too-many-redirects', limit: this.settings.maxRedirects });
         const location = Array.isArray(response.headers.location) ? response.headers.location[0] : response.headers.location;
         url = this.parse(resolveLocation(location ?? '', target));
+        if (options.followRedirectTo && !options.followRedirectTo(url)) throw new FetchFailed({ kind: 'redirect-not-allowed', location: url.toString() });
         continue;
+      }
+      if (statusCode === 304 && (headers['if-none-match'] !== undefined || headers['if-modified-since'] !== undefined)) {
+        response.body.resume();
+        return { url, status: 304, headers: response.headers, bytes: Buffer.alloc(0) };
       }
       if (statusCode !== 200) {
         response.body.resume();
-        throw badRequest(`Fetching the image URL failed: the origin answered HTTP ${statusCode}`);
+        throw new FetchFailed({ kind: 'status', status: statusCode });
       }
       try {
-        return { bytes: await this.readCapped(response.body), filename };
+        return { url, status: 200, headers: response.headers, bytes: await this.readCapped(response.body) };
       } catch (error) {
         // The time limit covers the body too: a drip-fed body is a failed fetch, not a server error.
-        throw error instanceof PictorError ? error : this.describe(error);
+        throw error instanceof FetchFailed ? error : new FetchFailed(this.describe(error));
       }
     }
   }
 
-  private parse(rawUrl: string): URL {
+  parse(rawUrl: string): URL {
     let url: URL;
     try {
       url = new URL(rawUrl);
@@ -192,8 +260,8 @@ export class UrlFetcher {
   private checkLiteralHost(url: URL): void {
     if (this.settings.allowPrivate) return;
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host) !== 0 && !isPublicAddress(host)) throw badRequest(REFUSED);
-    if (host === 'localhost' || host.endsWith('.localhost')) throw badRequest(REFUSED);
+    if (net.isIP(host) !== 0 && !isPublicAddress(host)) throw new FetchFailed({ kind: 'refused' });
+    if (host === 'localhost' || host.endsWith('.localhost')) throw new FetchFailed({ kind: 'refused' });
   }
 
   private async readCapped(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
@@ -203,20 +271,18 @@ export class UrlFetcher {
       total += chunk.length;
       if (total > this.settings.maxBytes) {
         body.destroy();
-        throw new PictorError(5413);
+        throw new FetchFailed({ kind: 'too-large' });
       }
       chunks.push(chunk);
     }
     return Buffer.concat(chunks, total);
   }
 
-  private describe(error: unknown): PictorError {
+  private describe(error: unknown): FetchFailure {
     const err = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
-    if (err.code === 'EPICTORDENIED' || err.cause?.code === 'EPICTORDENIED') return badRequest(REFUSED);
-    if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code?.includes('TIMEOUT')) {
-      return badRequest('Fetching the image URL timed out');
-    }
-    return badRequest(`Fetching the image URL failed: ${err.code ?? err.message ?? 'network error'}`);
+    if (err.code === 'EPICTORDENIED' || err.cause?.code === 'EPICTORDENIED') return { kind: 'refused' };
+    if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code?.includes('TIMEOUT')) return { kind: 'timeout' };
+    return { kind: 'network', detail: err.code ?? err.message ?? 'network error' };
   }
 
   async close(): Promise<void> {

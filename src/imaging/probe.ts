@@ -114,6 +114,35 @@ async function probeHeic(bytes: Buffer, header: { width: number; height: number 
   return { contentType: 'image/heic', width: decoded.width, height: decoded.height, frames: 1 };
 }
 
+/**
+ * A remote transformation's source, from its header only (it is decoded when rendered, in the pool, with
+ * the render's deadline): its format among those the renderer takes (9412 otherwise) and its size within
+ * the input limits (9413). SVG is recognised from its text and never handed to libvips.
+ */
+export async function describeRemote(bytes: Buffer, limits: UploadLimits): Promise<ProbedImage> {
+  const markup = markupKind(bytes);
+  if (markup === 'svg') return { contentType: 'image/svg+xml', width: 1, height: 1, frames: 1 };
+  if (markup === 'other-markup' || bytes.length === 0) throw new PictorError(9412);
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: false, animated: true }).metadata();
+  } catch (error) {
+    throw new PictorError(9412, undefined, { cause: error });
+  }
+  const contentType = contentTypeOf(metadata, bytes);
+  // HEIC is not a transformation input on Cloudflare either (9412).
+  if (!contentType || contentType === 'image/svg+xml' || contentType === 'image/heic') throw new PictorError(9412);
+  const width = metadata.width;
+  const height = metadata.pageHeight ?? metadata.height;
+  const frames = Math.max(1, metadata.pages ?? 1);
+  if (!width || !height) throw new PictorError(9412);
+  if (width > limits.maxSidePixels || height > limits.maxSidePixels || width * height > limits.maxFramePixels || width * height * frames > limits.maxAnimatedPixels) {
+    throw new PictorError(9413, `The source image (${width}x${height}) exceeds the input limits`);
+  }
+  const swapped = (metadata.orientation ?? 1) >= 5;
+  return { contentType, width: swapped ? height : width, height: swapped ? width : height, frames };
+}
+
 export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<ProbedImage> {
   const limits = context.limits;
   if (bytes.length === 0) throw unsupported('the file is empty');
