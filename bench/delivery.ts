@@ -20,6 +20,7 @@ import { spawnServer } from '../test/helpers/child-server.js';
 import { taggedImage } from '../test/helpers/tagged-image.js';
 import { NPM_START_ENV, benchCacheWriteLatency, benchColdRenders } from './cold-renders.js';
 import { benchAgainstIpx } from './ipx.js';
+import { benchRemote } from './remote.js';
 import { kb, ms, percentile, printTable, ratio, runLoad } from './lib.js';
 
 const SOURCE = path.resolve(import.meta.dirname, '../test/fixtures/images/photo-4000w.jpg');
@@ -160,6 +161,7 @@ export async function benchDelivery(options: DeliveryBenchOptions): Promise<void
     serverSettingLabel: '',
   });
   await benchAgainstIpx({ seconds: options.seconds, concurrency: options.concurrency, serverEnv: NPM_START_ENV });
+  await benchRemote({ seconds: options.seconds, concurrency: options.concurrency, serverEnv: NPM_START_ENV });
 
   const original = fs.readFileSync(SOURCE);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pictor-bench-delivery-'));

@@ -23,10 +23,10 @@ const QUALITY_PHOTOS = [PHOTO, '2569067123_aca715a2ee_o.jpg'];
 const ACCOUNT_ID = '1b0c1b0c1b0c1b0c1b0c1b0c1b0c1b0c';
 const TOKEN = 'bench-ipx-token';
 
-async function startIpx(dir: string): Promise<{ url: string; child: ChildProcess }> {
+export async function startIpx(dir: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/ipx-server.ts'], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, IPX_DIR: dir },
+    env: { ...process.env, IPX_DIR: dir, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -43,7 +43,8 @@ async function startIpx(dir: string): Promise<{ url: string; child: ChildProcess
 
 let nextWidth = 599;
 
-async function round(url: (width: number) => string, accept: string, agent: Agent, concurrency: number, seconds: number): Promise<number> {
+/** Renders per second of `url(width)` at `concurrency`, a new width each request from `firstWidth` up. */
+export async function round(url: (width: number) => string, accept: string, agent: Agent, concurrency: number, seconds: number): Promise<number> {
   let done = 0;
   let failed = 0;
   const started = performance.now();
