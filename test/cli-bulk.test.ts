@@ -8,18 +8,11 @@ import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageResult } from './helpers/api.js';
 import { cleanEnv, cliOk, killGroup, lastLine, PROJECT_ROOT, runCli } from './helpers/cli.js';
 import { fixture, startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
-interface ApiImage {
-  id: string;
-  filename: string;
-  uploaded: string;
-  requireSignedURLs: boolean;
-  variants: string[];
-  meta: Record<string, unknown>;
-  creator: string | null;
-}
+type ApiImage = ImageResult;
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 

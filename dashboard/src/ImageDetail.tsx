@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type AccountApi, errorText, type ImageRecord } from './api';
 import { CopyButton } from './CopyButton';
 import { type DeliveryContext, previewUrl, signedPreviewUrl, variantNameOf } from './delivery';
-import { ErrorNote } from './ErrorNote';
+import { Feedback, useAction } from './Feedback';
 
 interface Original {
   size: number;
@@ -72,8 +72,8 @@ export function ImageDetail(props: {
   const dialog = useRef<HTMLDialogElement>(null);
   const [original, setOriginal] = useState<Original | undefined>();
   const [metadata, setMetadata] = useState(JSON.stringify(image.meta, null, 2));
-  const [error, setError] = useState<string | undefined>();
-  const [status, setStatus] = useState('');
+  const feedback = useAction();
+  const { run, setError } = feedback;
   const [signedUrl, setSignedUrl] = useState<string | undefined>();
   // The switch moves at once; it moves back if the server refuses.
   const [requireSigned, setRequireSigned] = useState(image.requireSignedURLs);
@@ -94,17 +94,6 @@ export function ImageDetail(props: {
     if (image.requireSignedURLs) void signedPreviewUrl(image, context).then(setSignedUrl);
     else setSignedUrl(undefined);
   }, [image, context]);
-
-  const run = async (action: () => Promise<void>, done: string): Promise<void> => {
-    setError(undefined);
-    setStatus('');
-    try {
-      await action();
-      setStatus(done);
-    } catch (caught) {
-      setError(errorText(caught));
-    }
-  };
 
   const saveMetadata = (event: Event): Promise<void> => {
     event.preventDefault();
@@ -174,10 +163,7 @@ export function ImageDetail(props: {
         )}
       </dl>
 
-      <ErrorNote message={error} />
-      <p role="status" class="status">
-        {status}
-      </p>
+      <Feedback feedback={feedback} />
 
       <form onSubmit={saveMetadata} class="metadata">
         <label>

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { type AccountApi, errorText, type SigningKey } from './api';
 import { CopyButton } from './CopyButton';
-import { ErrorNote } from './ErrorNote';
+import { Feedback, useAction } from './Feedback';
 
 function KeyRow({ signingKey, onDelete }: { signingKey: SigningKey; onDelete: () => void }) {
   const [revealed, setRevealed] = useState(false);
@@ -34,22 +34,12 @@ function KeyRow({ signingKey, onDelete }: { signingKey: SigningKey; onDelete: ()
 export function KeysView({ account }: { account: AccountApi }) {
   const [keys, setKeys] = useState<SigningKey[]>([]);
   const [name, setName] = useState('');
-  const [error, setError] = useState<string | undefined>();
-  const [status, setStatus] = useState('');
+  const feedback = useAction();
+  const { run, setError } = feedback;
 
   useEffect(() => {
     account.keys().then(setKeys, (caught: unknown) => setError(errorText(caught)));
   }, [account]);
-
-  const run = async (action: () => Promise<string>): Promise<void> => {
-    setError(undefined);
-    setStatus('');
-    try {
-      setStatus(await action());
-    } catch (caught) {
-      setError(errorText(caught));
-    }
-  };
 
   const add = (event: Event): Promise<void> => {
     event.preventDefault();
@@ -77,10 +67,7 @@ export function KeysView({ account }: { account: AccountApi }) {
         Signed URLs carry an HMAC made with one of these keys. Add the new key, move your signers to it, then delete the old one. An account always keeps at
         least one key: deleting the last one makes a new key named <code>default</code>.
       </p>
-      <ErrorNote message={error} />
-      <p role="status" class="status">
-        {status}
-      </p>
+      <Feedback feedback={feedback} />
       <div class="table-wrap">
         <table>
           <caption>Keys of this account</caption>

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { type AccountApi, errorText, type Fit, type ImageRecord, type MetadataMode, type Variant } from './api';
 import { type DeliveryContext, imageBase, loadDeliveryContext, previewUrl } from './delivery';
-import { ErrorNote } from './ErrorNote';
+import { Feedback, useAction } from './Feedback';
 import { signDeliveryUrl } from './signing';
 
 const FITS: Fit[] = ['scale-down', 'contain', 'cover', 'crop', 'pad'];
@@ -77,8 +77,8 @@ export function VariantsView({ account }: { account: AccountApi }) {
   const [previewId, setPreviewId] = useState('');
   const [form, setForm] = useState<Form>(EMPTY);
   const [editing, setEditing] = useState<string | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  const [status, setStatus] = useState('');
+  const feedback = useAction();
+  const { run, setError } = feedback;
 
   const reload = async (): Promise<void> => {
     const loaded = await loadDeliveryContext(account);
@@ -96,17 +96,6 @@ export function VariantsView({ account }: { account: AccountApi }) {
       (caught: unknown) => setError(errorText(caught)),
     );
   }, [account]);
-
-  const run = async (action: () => Promise<void>, done: string): Promise<void> => {
-    setError(undefined);
-    setStatus('');
-    try {
-      await action();
-      setStatus(done);
-    } catch (caught) {
-      setError(errorText(caught));
-    }
-  };
 
   const submit = (event: Event): Promise<void> => {
     event.preventDefault();
@@ -126,9 +115,9 @@ export function VariantsView({ account }: { account: AccountApi }) {
     );
   };
 
-  const remove = (variant: Variant): Promise<void> =>
-    run(async () => {
-      if (!confirm(`Delete the variant ${variant.id}? Its URLs stop working.`)) return;
+  const remove = async (variant: Variant): Promise<void> => {
+    if (!confirm(`Delete the variant ${variant.id}? Its URLs stop working.`)) return;
+    await run(async () => {
       await account.deleteVariant(variant.id);
       if (editing === variant.id) {
         setEditing(undefined);
@@ -136,6 +125,7 @@ export function VariantsView({ account }: { account: AccountApi }) {
       }
       await reload();
     }, `Variant ${variant.id} deleted`);
+  };
 
   const toggleFlexible = (on: boolean): Promise<void> => {
     // The switch moves at once; the reload puts it back if the server refused.
@@ -158,10 +148,7 @@ export function VariantsView({ account }: { account: AccountApi }) {
         <input type="checkbox" checked={context?.flexibleVariants ?? false} disabled={!context} onChange={(event) => void toggleFlexible(event.currentTarget.checked)} />
         Flexible variants (resize options in the URL, such as <code>w=400,h=300</code>)
       </label>
-      <ErrorNote message={error} />
-      <p role="status" class="status">
-        {status}
-      </p>
+      <Feedback feedback={feedback} />
 
       <div class="table-wrap">
         <table>

@@ -9,13 +9,13 @@
  * render cache. The original bytes are stored untouched.
  */
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import type { DecodedHeic } from './heic-worker.js';
 import { isHevcHeif, primaryIccProfile } from './heif-boxes.js';
 import { withIccProfile } from './png-icc.js';
+import { workerEntry } from './worker-entry.js';
 
 export { isHevcHeif };
 
@@ -36,19 +36,13 @@ function fullyOpaque(rgba: Buffer): boolean {
 /** Recent decodes kept in memory, by size (a 12 MP photo is ~20 MB of PNG). */
 const RECENT_BYTES = 96 * 1024 * 1024;
 
-function workerEntry(): { filename: string; execArgv: string[] } {
-  const source = import.meta.url.endsWith('.ts');
-  const filename = fileURLToPath(new URL(source ? './heic-worker.ts' : './heic-worker.js', import.meta.url));
-  return { filename, execArgv: source ? ['--import', 'tsx'] : [] };
-}
-
 export class HeicDecoder {
   private readonly pool: Piscina<Uint8Array, DecodedHeic>;
   private readonly recent = new LRUCache<string, RenderableHeic>({ maxSize: RECENT_BYTES, sizeCalculation: (entry) => Math.max(1, entry.png.length) });
   private readonly inFlight = new Map<string, Promise<RenderableHeic>>();
 
   constructor(threads: number) {
-    const entry = workerEntry();
+    const entry = workerEntry('heic-worker', import.meta.url);
     this.pool = new Piscina<Uint8Array, DecodedHeic>({
       filename: entry.filename,
       execArgv: entry.execArgv,

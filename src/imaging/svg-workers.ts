@@ -3,29 +3,19 @@
  * pure JavaScript: on the event loop it would stall every other request, so it runs on a small piscina
  * pool of worker threads with a heap ceiling (a document that exhausts it is refused, the server lives).
  */
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { type InspectedSvg, type SvgLimits, SvgRefusal } from './svg.js';
 import type { SvgTask, SvgTaskResult } from './svg-worker.js';
+import { workerEntry } from './worker-entry.js';
 
 /** Heap of one worker: far above what a 10 MB document within the limits needs. */
 const WORKER_HEAP_MB = 512;
-
-/**
- * The worker's file next to this module: `.js` in the built server, `.ts` when running from source
- * (tests, `tsx`), where the worker needs the same TypeScript loader as the main thread.
- */
-function workerEntry(): { filename: string; execArgv: string[] } {
-  const source = import.meta.url.endsWith('.ts');
-  const filename = fileURLToPath(new URL(source ? './svg-worker.ts' : './svg-worker.js', import.meta.url));
-  return { filename, execArgv: source ? ['--import', 'tsx'] : [] };
-}
 
 export class SvgWorkers {
   private readonly pool: Piscina<SvgTask, SvgTaskResult>;
 
   constructor(threads: number) {
-    const entry = workerEntry();
+    const entry = workerEntry('svg-worker', import.meta.url);
     this.pool = new Piscina<SvgTask, SvgTaskResult>({
       filename: entry.filename,
       execArgv: entry.execArgv,
