@@ -152,6 +152,20 @@ describe('pictor upload', () => {
     expect(result.stdout).toMatch(new RegExp(`FAILED ${path.join(folder, 'broken.jpg').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*\\(code \\d+\\)`));
   });
 
+  it.runIf(fs.existsSync('/usr/bin/script'))('draws a progress bar (files, bytes, rate, ETA) on a terminal', async () => {
+    const folder = mixedFolder();
+    // util-linux `script` runs the command on a pseudo-terminal, as a user's shell would.
+    const command = [path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), 'src/cli/main.ts', 'upload', folder, '--dry-run'].map((part) => `'${part}'`).join(' ');
+    const output = await new Promise<string>((resolve) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: PROJECT_ROOT, env: cleanEnv(connectionEnv(t)) });
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      child.on('close', () => resolve(text));
+    });
+    expect(output).toMatch(/\r.*\[#+\.*\] 3\/3 files +[\d.]+ MB\/[\d.]+ MB +[\d.]+ MB\/s +ETA/);
+    expect(output).not.toContain('would upload: ');
+  });
+
   it.runIf(fs.existsSync(path.join(PROJECT_ROOT, 'dist/cli/main.js')))('works through the package bin (bin/pictor.js)', async () => {
     const folder = tempDir('pictor-cli-bin-');
     fs.writeFileSync(path.join(folder, 'bin-test.png'), fixture('with-alpha.png'));
@@ -262,5 +276,24 @@ describe('pictor import cloudflare and pictor export / upload --manifest', () =>
     const restore = await runCli(['upload', '--manifest', path.join(folder, 'manifest.json')], connectionEnv(restored, token), 60_000);
     expect(restore.code, restore.stderr).toBe(0);
     await expectSameAccount(restored);
+  });
+  it('reports a source image that cannot be read and copies the rest (exit status 1)', async () => {
+    // The original of one source image goes missing from the source's disk.
+    const missing = fixture('with-alpha.png');
+    const files = fs.readdirSync(source.dataDir, { recursive: true, encoding: 'utf8' }).map((name) => path.join(source.dataDir, name));
+    const victim = files.find((file) => fs.statSync(file).isFile() && fs.readFileSync(file).equals(missing));
+    expect(victim).toBeDefined();
+    fs.rmSync(victim ?? '');
+    const target = await startTestServer();
+    try {
+      const token = await importToken(target);
+      const result = await runCli(['import', 'cloudflare', '--from-url', `${source.url}/client/v4`, '--from-account', source.accountId, '--from-token', source.token], connectionEnv(target, token), 60_000);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`images: copied ${sourceImages.length - 1}, updated 0, unchanged 0, failed 1`);
+      expect(result.stdout).toMatch(/FAILED \S+: cannot read the source/);
+      expect((await allImages(target)).length).toBe(sourceImages.length - 1);
+    } finally {
+      await target.stop();
+    }
   });
 });
