@@ -91,6 +91,7 @@ export async function buildApp(
   stampRequestIds(app.server);
   const inFlight = installTransportGuards(app, options.transport);
   app.decorate('requestsInFlight', inFlight);
+  options.observability.metrics.observeRequestsInFlight(inFlight);
   app.decorateReply('errorCode', undefined);
   app.decorateReply('deliveryOutcome', undefined);
   app.addHook('onResponse', (request, reply, done) => {

@@ -108,6 +108,7 @@ describe('remote transformations', () => {
     await expectDeliveryError(await deliver(t, `/cdn-cgi/image/w=100/${origin.url}/text`), 415, 9412);
     await expectDeliveryError(await deliver(t, `/cdn-cgi/image/w=100/${origin.url}/Landscape_1.jpg`, { headers: { via: '1.1 cf (image-resizing)' } }), 508, 9403);
     await expectDeliveryError(await deliver(t, `/cdn-cgi/image/nonsense=1/${origin.url}/Landscape_1.jpg`), 400, 9401);
+    await expectDeliveryError(await deliver(t, `/cdn-cgi/image/w=%E0%A4/${origin.url}/Landscape_1.jpg`), 400, 9401);
 
     const redirected = await fetch(`${t.url}/cdn-cgi/image/w=100,onerror=redirect/${origin.url}/missing.jpg`, { redirect: 'manual' });
     expect(redirected.status).toBe(302);

@@ -207,8 +207,17 @@ describe('graceful shutdown of pictor serve', () => {
       }),
     );
 
-    // Every request is on the server (one has been answered already); the rest are in progress.
+    // Every request is on the server: answered already, or in progress there (the server's own count,
+    // less the trickled upload and the scrape itself). Only then does the signal go.
     await oneAcknowledged;
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const inProgress = Number(/^pictor_http_requests_in_flight (\d+)$/m.exec(metrics)?.[1] ?? 0) - 2;
+      const answered = inFlight.filter((upload) => upload.outcome.kind !== 'pending').length;
+      if (inProgress + answered >= UPLOADS_IN_FLIGHT) break;
+      if (Date.now() > deadline) throw new Error(`only ${inProgress} in progress and ${answered} answered of ${UPLOADS_IN_FLIGHT}`);
+      await sleep(20);
+    }
     // A request started on the kept-alive connection (the connection is no longer idle, so it stays
     // open); its last header line goes out after the signal.
     await keptAlive.write(statsRequest({}).replace(/\r\n\r\n$/, '\r\n'));

@@ -39,7 +39,12 @@ function parseRemoteTarget(rawUrl: string, remote: RemoteOrigins): { options: st
   const rest = rawUrl.slice(REMOTE_PREFIX.length);
   const slash = rest.indexOf('/');
   if (slash <= 0) throw new PictorError(9401, 'Expected /cdn-cgi/image/<options>/<source URL>', { status: 400 });
-  const options = rest.slice(0, slash);
+  let options: string;
+  try {
+    options = decodeURIComponent(rest.slice(0, slash));
+  } catch {
+    throw new PictorError(9401, 'The options are not correctly percent-encoded', { status: 400 });
+  }
   let source = rest.slice(slash + 1).replace(/^(https?):\/(?!\/)/i, '$1://');
   if (!/^https?:\/\//i.test(source)) source = `${remote.defaultOrigin ?? 'http://invalid'}/${source.replace(/^\/+/, '')}`;
   const redirect = options.split(',').some((option) => option.trim() === 'onerror=redirect');
@@ -108,7 +113,7 @@ export async function deliveryPlugin(app: FastifyInstance, deps: DeliveryDepende
     let served: ServedRendition | undefined;
     try {
       const source = await deps.remote.source(target.source);
-      delivery = await deps.delivery.resolveRemote({ source, options: decodeURIComponent(target.options), accept: request.headers.accept ?? '' });
+      delivery = await deps.delivery.resolveRemote({ source, options: target.options, accept: request.headers.accept ?? '' });
       if (!notModified(request.headers['if-none-match'], delivery.etag)) served = await deps.delivery.serve(delivery);
     } catch (error) {
       // `onerror=redirect`: whatever went wrong, send the client to the untransformed source.

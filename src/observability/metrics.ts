@@ -206,6 +206,18 @@ export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry {
     new Gauge({ name: 'pictor_render_heavy_slots', help: 'Of those, heavy jobs at once', registers }).set(capacity.heavySlots);
   }
 
+  /** Requests being handled right now, every surface (read at scrape time from the transport guard). */
+  observeRequestsInFlight(count: () => number): void {
+    new Gauge({
+      name: 'pictor_http_requests_in_flight',
+      help: 'Requests received and not yet answered (this scrape included)',
+      registers: [this.registry],
+      collect() {
+        this.set(count());
+      },
+    });
+  }
+
   /** libvips keeps its own accounts (sharp reports memory rounded to whole megabytes). */
   private registerVipsGauges(): void {
     const registers = [this.registry];
