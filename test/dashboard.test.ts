@@ -262,6 +262,20 @@ describe.skipIf(!HAVE_CHROMIUM)('web dashboard in headless Chromium', () => {
     await page.getByRole('checkbox', { name: /Flexible variants/ }).check();
     await expect.poll(async () => (await (await fetch(`${t.imagesUrl}/v1/config`, { headers: t.auth })).json()) as { result: { flexible_variants: boolean } }).toMatchObject({ result: { flexible_variants: true } });
     await page.getByRole('img', { name: 'Variant preview' }).waitFor();
+    // With flexible variants on, tiles are flexible thumbnails, except for images that require signed
+    // URLs (flexible variants never apply to them): both kinds load.
+    await cf.images.v1.create({ account_id: t.accountId, file: await Cloudflare.toFile(fixture('Landscape_5.jpg'), 'flexible-tile.jpg') });
+    await cf.images.v1.create({ account_id: t.accountId, file: await Cloudflare.toFile(fixture('Landscape_6.jpg'), 'signed-tile.jpg'), requireSignedURLs: true });
+    await page.getByRole('link', { name: 'Images' }).click();
+    for (const name of ['flexible-tile.jpg', 'signed-tile.jpg']) {
+      const tile = page.getByRole('img', { name });
+      await expect.poll(() => tile.evaluate((img: { complete: boolean; naturalWidth: number }) => (img.complete ? img.naturalWidth : 0)), { message: name }).toBeGreaterThan(0);
+    }
+    expect(await page.getByRole('img', { name: 'flexible-tile.jpg' }).getAttribute('src')).toContain('/w=240,h=240,fit=cover');
+    expect(await page.getByRole('img', { name: 'signed-tile.jpg' }).getAttribute('src')).toMatch(/\/public\?exp=\d+&sig=[0-9a-f]{64}$/);
+    await page.getByRole('link', { name: 'Variants' }).click();
+    // The switch shows the account's setting once it has loaded.
+    await expect.poll(() => page.getByRole('checkbox', { name: /Flexible variants/ }).isChecked()).toBe(true);
     await page.getByRole('checkbox', { name: /Flexible variants/ }).uncheck();
     await expect.poll(async () => (await (await fetch(`${t.imagesUrl}/v1/config`, { headers: t.auth })).json()) as { result: { flexible_variants: boolean } }).toMatchObject({ result: { flexible_variants: false } });
   });

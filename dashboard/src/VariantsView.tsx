@@ -7,7 +7,6 @@ import { useEffect, useState } from 'preact/hooks';
 import { type AccountApi, errorText, type Fit, type ImageRecord, type MetadataMode, type Variant } from './api';
 import { type DeliveryContext, imageBase, loadDeliveryContext, previewUrl } from './delivery';
 import { Feedback, useAction } from './Feedback';
-import { signDeliveryUrl } from './signing';
 
 const FITS: Fit[] = ['scale-down', 'contain', 'cover', 'crop', 'pad'];
 const METADATA: MetadataMode[] = ['none', 'copyright', 'keep'];
@@ -51,7 +50,8 @@ function Preview({ form, editing, image, context }: { form: Form; editing: strin
     const base = imageBase(image);
     if (base === undefined) return;
     let url: string | undefined;
-    if (context.flexibleVariants) {
+    // Flexible options never apply to images that require signed URLs: they preview the saved variant.
+    if (context.flexibleVariants && !image.requireSignedURLs) {
       const options = optionsOf(form);
       const parts = [options.width && `w=${options.width}`, options.height && `h=${options.height}`, `fit=${options.fit}`, `metadata=${options.metadata}`];
       url = `${base}/${parts.filter(Boolean).join(',')}`;
@@ -62,11 +62,11 @@ function Preview({ form, editing, image, context }: { form: Form; editing: strin
       setSrc(undefined);
       return;
     }
-    const key = context.keys[0];
-    const signed = image.requireSignedURLs && key && context.flexibleVariants ? signDeliveryUrl(url, key.value, 3600) : previewUrl(url, image, context);
-    void signed.then(setSrc);
+    void previewUrl(url, image, context).then(setSrc);
   }, [form, editing, image, context]);
-  if (!src) return <p>Turn on flexible variants for a live preview of unsaved options.</p>;
+  if (!src) {
+    return image.requireSignedURLs ? <p>This image requires signed URLs: save the variant to preview it.</p> : <p>Turn on flexible variants for a live preview of unsaved options.</p>;
+  }
   return <img class="variant-preview" src={src} alt="Variant preview" />;
 }
 
@@ -144,10 +144,13 @@ export function VariantsView({ account }: { account: AccountApi }) {
   return (
     <section aria-labelledby="variants-heading">
       <h1 id="variants-heading">Variants</h1>
-      <label class="check">
-        <input type="checkbox" checked={context?.flexibleVariants ?? false} disabled={!context} onChange={(event) => void toggleFlexible(event.currentTarget.checked)} />
-        Flexible variants (resize options in the URL, such as <code>w=400,h=300</code>)
-      </label>
+      {/* Shown once the account's setting is known, so it never reads as "off" while loading. */}
+      {context && (
+        <label class="check">
+          <input type="checkbox" checked={context.flexibleVariants} onChange={(event) => void toggleFlexible(event.currentTarget.checked)} />
+          Flexible variants (resize options in the URL, such as <code>w=400,h=300</code>)
+        </label>
+      )}
       <Feedback feedback={feedback} />
 
       <div class="table-wrap">

@@ -31,11 +31,14 @@ async function signedIfNeeded(url: string, image: ImageRecord, context: Delivery
   return key ? signDeliveryUrl(url, key.value, 3600) : undefined;
 }
 
-/** A small rendition for a grid tile: a flexible-variant thumbnail, or the smallest named variant. */
+/**
+ * A small rendition for a grid tile: a flexible-variant thumbnail, or the smallest named variant. Images
+ * that require signed URLs never get flexible variants (Cloudflare's rule, 403 9429): a named one, signed.
+ */
 export async function thumbnailUrl(image: ImageRecord, context: DeliveryContext, size: number): Promise<string | undefined> {
   const base = imageBase(image);
   if (base === undefined) return undefined;
-  if (context.flexibleVariants) return signedIfNeeded(`${base}/w=${size},h=${size},fit=cover`, image, context);
+  if (context.flexibleVariants && !image.requireSignedURLs) return `${base}/w=${size},h=${size},fit=cover`;
   const area = (variant: Variant): number => (variant.options.width ?? 10_000) * (variant.options.height ?? 10_000);
   const smallest = [...context.variants].sort((a, b) => area(a) - area(b))[0];
   const url = smallest ? `${base}/${encodeURIComponent(smallest.id)}` : image.variants[0];
