@@ -6,6 +6,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import sharp, { type Sharp } from 'sharp';
+import { ssim } from 'ssim.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCEPT, deliver, deliverImage, expectDeliveryError } from './helpers/delivery.js';
 import { fixture, startTestServer, type TestServer } from './helpers/server.js';
@@ -78,6 +80,22 @@ describe('remote transformations', () => {
     // A path is relative to the first allowed origin; a collapsed `http:/` is read as `http://`.
     expect((await deliverImage(t, '/cdn-cgi/image/w=50/Landscape_1.jpg', { accept: ACCEPT.legacy })).meta.width).toBe(50);
     expect((await deliverImage(t, `/cdn-cgi/image/w=60/${origin.url.replace('//', '/')}/Landscape_1.jpg`, { accept: ACCEPT.legacy })).meta.width).toBe(60);
+  });
+
+  it('a large source is rendered from its 2048 px master like a hosted image: exact size, at least as faithful', async () => {
+    const rgba = async (image: Sharp): Promise<{ data: Uint8ClampedArray; width: number; height: number }> => {
+      const { data, info } = await image.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      return { data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+    };
+    const first = await deliverImage(t, `/cdn-cgi/image/w=800,f=jpeg,q=90/${origin.url}/photo-4000w.jpg`, { accept: ACCEPT.legacy });
+    expect([first.meta.width, first.meta.height]).toEqual([800, 653]);
+    const second = await deliverImage(t, `/cdn-cgi/image/w=640,f=jpeg/${origin.url}/photo-4000w.jpg`, { accept: ACCEPT.legacy });
+    expect([second.meta.width, second.meta.height]).toEqual([640, 523]);
+    const reference = await rgba(sharp(fixture('photo-4000w.jpg')).resize(800, 653, { fit: 'fill', fastShrinkOnLoad: false }));
+    const direct = await sharp(fixture('photo-4000w.jpg')).resize(800, 653, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+    const viaMaster = ssim(reference, await rgba(sharp(first.body)), { ssim: 'weber' }).mssim;
+    expect(viaMaster).toBeGreaterThanOrEqual(ssim(reference, await rgba(sharp(direct)), { ssim: 'weber' }).mssim - 0.0005);
+    expect(fetches('/photo-4000w.jpg')).toHaveLength(2);
   });
 
   it('revalidates a kept source with its ETag (a 304 keeps the bytes) and keeps a fresh one without asking', async () => {

@@ -321,7 +321,8 @@ export class DeliveryService {
       requireSignedUrls: false,
       uploadedAt: 0,
       draft: false,
-      blobKey: null,
+      // Names the source's bytes (never read from the blob store): masters are keyed by it.
+      blobKey: `remote/${request.source.sha256}`,
       contentType: described.contentType,
       size: request.source.bytes.length,
       sha256: request.source.sha256,
@@ -410,18 +411,19 @@ export class DeliveryService {
    * The image's pre-reduced master (imaging/master.ts): from memory, the render cache (shared by every
    * node, and dropped with the original's blob key), or made once from the original.
    */
-  private async masterOf(image: ImageRecord): Promise<Buffer> {
+  private async masterOf(image: ImageRecord, original?: Buffer): Promise<Buffer> {
     const key = masterKey(image);
     const remembered = this.memory.get(key);
     if (remembered) return remembered.bytes;
     const pending = this.mastersInFlight.get(key);
     if (pending) return pending;
-    const making = this.loadOrMakeMaster(key, image).finally(() => this.mastersInFlight.delete(key));
+    const making = this.loadOrMakeMaster(key, image, original).finally(() => this.mastersInFlight.delete(key));
     this.mastersInFlight.set(key, making);
     return making;
   }
 
-  private async loadOrMakeMaster(key: string, image: ImageRecord): Promise<Buffer> {
+  /** `original`: the source's bytes when they are not in the stores (a remote transformation's). */
+  private async loadOrMakeMaster(key: string, image: ImageRecord, original?: Buffer): Promise<Buffer> {
     const stored = await this.renders.get(key).catch((error: unknown) => {
       this.options.onCacheError?.(error, 'read');
       return undefined;
@@ -430,7 +432,7 @@ export class DeliveryService {
       this.memory.set(key, { bytes: stored, layer: 'memory' });
       return stored;
     }
-    return this.keepMaster(key, makeMaster(await this.renderableSource(image), this.options.renderTimeoutSeconds));
+    return this.keepMaster(key, makeMaster(original ?? (await this.renderableSource(image)), this.options.renderTimeoutSeconds));
   }
 
   /**
@@ -527,8 +529,8 @@ export class DeliveryService {
     }
     const source = sourceOf(image);
     const remote = delivery.remoteOriginal;
-    if (!remote && choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
-      return this.rasterize({ bytes: await this.masterOf(image), frames: 1 }, delivery);
+    if (choice.format !== 'svg' && rendersFromMaster(source, plan, geometry)) {
+      return this.rasterize({ bytes: await this.masterOf(image, remote), frames: 1 }, delivery);
     }
     if (choice.format === 'svg') {
       const original = remote ?? (await this.readOriginal(image));
