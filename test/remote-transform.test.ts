@@ -108,6 +108,13 @@ describe('remote transformations', () => {
     await deliverImage(t, `/cdn-cgi/image/w=103/${origin.url}/Landscape_3.jpg?cc=max-age%3D600`, { accept: ACCEPT.legacy });
     await deliverImage(t, `/cdn-cgi/image/w=104/${origin.url}/Landscape_3.jpg?cc=max-age%3D600`, { accept: ACCEPT.legacy });
     expect(fetches('/Landscape_3.jpg')).toHaveLength(1);
+    // no-store: nothing is kept, so nothing can be revalidated either.
+    await deliverImage(t, `/cdn-cgi/image/w=105/${origin.url}/Landscape_7.jpg?cc=no-store`, { accept: ACCEPT.legacy });
+    await deliverImage(t, `/cdn-cgi/image/w=106/${origin.url}/Landscape_7.jpg?cc=no-store`, { accept: ACCEPT.legacy });
+    expect(fetches('/Landscape_7.jpg')).toEqual([
+      { status: 200, conditional: false },
+      { status: 200, conditional: false },
+    ]);
   });
 
   it('fetches a source once for eight concurrent requests', async () => {

@@ -141,3 +141,20 @@ describe.each(kinds)('object stores on $name', ({ open }) => {
     }
   });
 });
+
+describe('disk render cache', () => {
+  it('writes again after its shard folder was removed behind its back (folders are made once per process)', async () => {
+    const dir = tempDir();
+    try {
+      const cache = await FsRenderCache.open(path.join(dir, 'cache'), 1024 ** 2);
+      const first = `ab${'0'.repeat(62)}`;
+      const second = `ab${'1'.repeat(62)}`;
+      await cache.put(first, Buffer.from('one'));
+      fs.rmSync(path.join(dir, 'cache', 'ab'), { recursive: true, force: true });
+      await cache.put(second, Buffer.from('two'));
+      expect((await cache.get(second))?.toString()).toBe('two');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

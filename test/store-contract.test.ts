@@ -109,3 +109,39 @@ describe('ping (readiness)', () => {
     }
   });
 });
+
+describe('batch tokens', () => {
+  it('counts requests per token and second, and forgets expired tokens and past windows', async () => {
+    const dir = tempDir();
+    const database = META_ON_POSTGRES ? await createTestDatabase() : undefined;
+    try {
+      const meta = await openMetaStore({ dataDir: dir, database: database && { url: database.url, poolSize: 4, migrate: true } });
+      try {
+        const account = 'ba7cba7cba7cba7cba7cba7cba7cba7c';
+        await meta.createAccount(
+          { id: account, hash: 'batchhash0000000000000', createdAt: 0, flexibleVariants: false, browserTtl: 172800 },
+          {
+            variant: { accountId: account, name: 'public', options: { fit: 'scale-down', width: 1366, height: 768, metadata: 'none' }, neverRequireSignedUrls: false, version: 1 },
+            signingKey: { accountId: account, name: 'default', value: 'k'.repeat(44), createdAt: 0 },
+          },
+        );
+        await meta.insertBatchToken({ tokenHash: 'a'.repeat(64), accountId: account, permission: 'images:write', createdAt: 1_000, expiresAt: 2_000 });
+        await meta.insertBatchToken({ tokenHash: 'b'.repeat(64), accountId: account, permission: 'images:read', createdAt: 1_000, expiresAt: 9_000_000 });
+        // Concurrent counts of one window are each counted once.
+        const counts = await Promise.all(Array.from({ length: 10 }, () => meta.countBatchRequest('a'.repeat(64), 1)));
+        expect([...counts].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        expect(await meta.countBatchRequest('a'.repeat(64), 2)).toBe(1);
+        expect(await meta.removeExpiredBatchTokens(3_000)).toBe(1);
+        expect(await meta.findBatchToken('a'.repeat(64))).toBeUndefined();
+        expect(await meta.findBatchToken('b'.repeat(64))).toMatchObject({ accountId: account, permission: 'images:read', expiresAt: 9_000_000 });
+        // Windows before the cut-off (in seconds) are gone: counting starts again.
+        expect(await meta.countBatchRequest('a'.repeat(64), 1)).toBe(1);
+      } finally {
+        await meta.close();
+      }
+    } finally {
+      await database?.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,25 +7,16 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { UploadLimits } from '../config.js';
 import type { BatchTokenService } from '../domain/batch-tokens.js';
-import type { DirectUploadService } from '../domain/direct-uploads.js';
-import type { ImageService } from '../domain/images.js';
-import type { UploadGate } from '../domain/upload-gate.js';
 import { PictorError } from '../errors.js';
 import { success } from '../http/envelope.js';
 import { routeSchemas } from '../http/schemas.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
-import { registerDirectUploadRoutes } from './direct-upload-routes.js';
-import { BATCH_MOUNT, registerImageRoutes, registerUploadRoute } from './image-routes.js';
-import { prepareApiScope } from './scope.js';
+import { BATCH_MOUNT } from './image-routes.js';
+import { type ImageRouteServices, noRoute, prepareApiScope, registerImageSurface } from './scope.js';
 
-export interface BatchDependencies {
+export interface BatchDependencies extends ImageRouteServices {
   batchTokens: BatchTokenService;
-  images: ImageService;
-  directUploads: DirectUploadService;
-  limits: UploadLimits;
-  uploadGate: UploadGate;
 }
 
 /** `GET /accounts/{id}/images/v1/batch_token`, registered with the account routes. */
@@ -60,16 +51,7 @@ export async function batchPlugin(app: FastifyInstance, deps: BatchDependencies)
   });
   // Everything under the prefix is the batch host's (delivery's `/<hash>/<id>/<variant>` would match
   // three segments otherwise); the hook above has authenticated the caller by now.
-  const noRoute = async (request: FastifyRequest): Promise<never> => {
-    throw new PictorError(7003, `No route for ${request.method} ${request.url.split('?')[0]}`);
-  };
   app.all('/', { schema: { hide: true } }, noRoute);
   app.all('/*', { schema: { hide: true } }, noRoute);
-  await app.register(async (raw) => {
-    raw.removeAllContentTypeParsers();
-    raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
-    registerUploadRoute(raw, deps.images, deps.limits, deps.uploadGate, BATCH_MOUNT);
-    registerDirectUploadRoutes(raw, deps.directUploads, deps.limits, BATCH_MOUNT);
-  });
-  registerImageRoutes(app, deps.images, BATCH_MOUNT);
+  await registerImageSurface(app, deps, BATCH_MOUNT);
 }

@@ -17,7 +17,7 @@ import { computeGeometry, type Geometry } from '../imaging/geometry.js';
 import { CONTENT_TYPES, type FormatChoice, accepts, chooseFormat } from '../imaging/negotiate.js';
 import { type RenderPlan, parseFlexibleOptions, planFromVariant } from '../imaging/plan.js';
 import { HeicDecoder, HeicUnreadable } from '../imaging/heic.js';
-import { describeRemote } from '../imaging/probe.js';
+import { describeRemote, type ProbedImage } from '../imaging/probe.js';
 import type { UploadLimits } from '../config.js';
 import { hasMaster, MASTER_LONG_SIDE, makeMaster, masterCost, rendersFromMaster } from '../imaging/master.js';
 import { type RenderSource, renderRaster } from '../imaging/render.js';
@@ -155,9 +155,9 @@ function masterKey(image: ImageRecord): string {
 
 const HEIC = 'image/heic';
 
-/** The render-cache key of something derived from an image's original alone (such as a decoded HEIC). */
-function derivedKey(kind: 'heic', image: ImageRecord): string {
-  return createHash('sha256').update(canonicalJson({ d: kind, v: 1, a: image.accountId, b: image.blobKey })).digest('hex');
+/** The render-cache key of a HEIC's decoded picture: dropped with the original's blob key. */
+function decodedHeicKey(image: ImageRecord): string {
+  return createHash('sha256').update(canonicalJson({ d: 'heic', v: 1, a: image.accountId, b: image.blobKey })).digest('hex');
 }
 
 /** What a request that joined another's render or cache read was served. */
@@ -178,6 +178,8 @@ export class DeliveryService {
   private readonly backgroundWork = new Set<Promise<void>>();
   /** Public (unsigned) resolutions, valid while the store's generation for their image is unchanged. */
   private readonly resolved = new LRUCache<string, { generation: number; delivery: Delivery }>({ max: RESOLVED_ENTRIES });
+  /** What a remote source is (format, size), by its sha256: read from its header once, not per request. */
+  private readonly remoteSources = new LRUCache<string, ProbedImage>({ max: RESOLVED_ENTRIES });
   /** Account hash → account id, as learnt from resolutions. */
   private readonly accountIds = new LRUCache<string, string>({ max: RESOLVED_ENTRIES });
 
@@ -311,7 +313,8 @@ export class DeliveryService {
    */
   async resolveRemote(request: RemoteDeliveryRequest): Promise<Delivery> {
     const plan = parseFlexibleOptions(request.options);
-    const described = await describeRemote(request.source.bytes, this.options.remoteLimits);
+    const described = this.remoteSources.get(request.source.sha256) ?? (await describeRemote(request.source.bytes, this.options.remoteLimits));
+    this.remoteSources.set(request.source.sha256, described);
     const image: ImageRecord = {
       accountId: 'remote',
       id: request.source.url,
@@ -383,10 +386,7 @@ export class DeliveryService {
   }
 
   private async produce(delivery: Delivery): Promise<ServedRendition> {
-    const stored = await this.renders.get(delivery.cacheKey).catch((error: unknown) => {
-      this.options.onCacheError?.(error, 'read');
-      return undefined;
-    });
+    const stored = await this.fromRenderCache(delivery.cacheKey);
     if (stored) {
       this.memory.set(delivery.cacheKey, { bytes: stored, layer: 'memory' });
       return { bytes: stored, layer: 'render_cache' };
@@ -395,6 +395,14 @@ export class DeliveryService {
     this.memory.set(delivery.cacheKey, { bytes, layer: 'memory' });
     this.cacheInBackground(delivery.cacheKey, bytes);
     return { bytes, layer: 'render' };
+  }
+
+  /** A render-cache read; a failed one is only a miss (and is reported). */
+  private fromRenderCache(key: string): Promise<Buffer | undefined> {
+    return this.renders.get(key).catch((error: unknown) => {
+      this.options.onCacheError?.(error, 'read');
+      return undefined;
+    });
   }
 
   /**
@@ -424,10 +432,7 @@ export class DeliveryService {
 
   /** `original`: the source's bytes when they are not in the stores (a remote transformation's). */
   private async loadOrMakeMaster(key: string, image: ImageRecord, original?: Buffer): Promise<Buffer> {
-    const stored = await this.renders.get(key).catch((error: unknown) => {
-      this.options.onCacheError?.(error, 'read');
-      return undefined;
-    });
+    const stored = await this.fromRenderCache(key);
     if (stored) {
       this.memory.set(key, { bytes: stored, layer: 'memory' });
       return stored;
@@ -441,11 +446,8 @@ export class DeliveryService {
    */
   private async renderableSource(image: ImageRecord): Promise<Buffer> {
     if (image.contentType !== HEIC) return this.readOriginal(image);
-    const key = derivedKey('heic', image);
-    const cached = await this.renders.get(key).catch((error: unknown) => {
-      this.options.onCacheError?.(error, 'read');
-      return undefined;
-    });
+    const key = decodedHeicKey(image);
+    const cached = await this.fromRenderCache(key);
     if (cached) return cached;
     return this.decodedHeic(key, await this.readOriginal(image));
   }
@@ -482,8 +484,8 @@ export class DeliveryService {
     const preparing = this.pool
       .run(masterCost(source), async () => {
         if (this.memory.has(key) || this.mastersInFlight.has(key)) return;
-        const source = image.contentType === HEIC ? this.decodedHeic(derivedKey('heic', image), original) : Promise.resolve(original);
-        const making = this.keepMaster(key, source.then((bytes) => makeMaster(bytes, this.options.renderTimeoutSeconds))).finally(() =>
+        const renderable = image.contentType === HEIC ? this.decodedHeic(decodedHeicKey(image), original) : Promise.resolve(original);
+        const making = this.keepMaster(key, renderable.then((bytes) => makeMaster(bytes, this.options.renderTimeoutSeconds))).finally(() =>
           this.mastersInFlight.delete(key),
         );
         this.mastersInFlight.set(key, making);

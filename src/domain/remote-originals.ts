@@ -147,7 +147,11 @@ export class RemoteOrigins {
 
   private async load(url: URL): Promise<RemoteSource> {
     const key = this.cacheKey(url);
-    const kept = this.memory.get(key) ?? decodeKept((await this.renders.get(key).catch(() => undefined)) ?? Buffer.alloc(0));
+    let kept = this.memory.get(key);
+    if (!kept) {
+      const stored = await this.renders.get(key).catch(() => undefined);
+      kept = stored && decodeKept(stored);
+    }
     const now = this.options.now();
     if (kept && now - kept.storedAt < kept.maxAgeMs) return { url: url.toString(), bytes: kept.bytes, sha256: kept.sha256, outcome: 'fresh' };
 

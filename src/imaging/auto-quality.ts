@@ -29,15 +29,6 @@ export type AutoFormat = 'jpeg' | 'webp';
 export const AUTO_QUALITY_TARGET: Record<AutoFormat, number> = { jpeg: 0.9965, webp: 0.9935 };
 const LOWEST_QUALITY = 40;
 
-export interface AutoEncoded {
-  bytes: Buffer;
-  /** The quality chosen, or the default quality when the target was out of reach. */
-  quality: number;
-  /** SSIM of the chosen encoding against the unencoded rendition. */
-  ssim: number;
-  reachedTarget: boolean;
-}
-
 interface Pixels {
   data: Buffer;
   width: number;
@@ -74,23 +65,23 @@ function tunedEncoders(format: AutoFormat, progressive: boolean): Encoder[] {
 
 /**
  * Encodes the pipeline's output at the smallest size whose SSIM reaches the format's target, or with
- * `fallback` (the encoding used without `quality=auto`) when no quality up to `defaultQuality` reaches
- * it. `image` is the fully built pipeline (resize, adjustments, metadata), not yet encoded. The search
- * encodes bare pixels; the winner is then applied to the pipeline itself, so the EXIF/XMP it may carry
- * is written too.
+ * `fallback` (the encoding used without `quality=auto`) when that is smaller or no quality up to
+ * `defaultQuality` reaches it. `image` is the fully built pipeline (resize, adjustments, metadata), not
+ * yet encoded; it runs once to give the pixels every candidate is encoded from. Only when the pipeline
+ * writes metadata (kept EXIF/XMP, a copyright) does the winner run through it again, to carry it.
  */
 export async function encodeAtAutoQuality(
   image: Sharp,
   format: AutoFormat,
-  options: { progressive: boolean; defaultQuality: number; fallback: Encoder },
-): Promise<AutoEncoded> {
+  options: { progressive: boolean; defaultQuality: number; fallback: Encoder; writesMetadata: boolean },
+): Promise<Buffer> {
   const { data, info } = await image.clone().raw().toBuffer({ resolveWithObject: true });
   const pixels: Pixels = { data, width: info.width, height: info.height, channels: info.channels };
   const reference = await rgba(fromPixels(pixels));
   const similarity = async (bytes: Buffer): Promise<number> => ssim(reference, await rgba(sharp(bytes)), { ssim: 'weber' }).mssim;
   const target = AUTO_QUALITY_TARGET[format];
 
-  let best: { encoder: Encoder; quality: number; size: number; ssim: number } | undefined;
+  let best: { encoder: Encoder; quality: number; bytes: Buffer } | undefined;
   // Per encoder, bisect for the lowest quality reaching the target (SSIM rises with quality, near enough).
   for (const encoder of tunedEncoders(format, options.progressive)) {
     let low = LOWEST_QUALITY;
@@ -98,22 +89,16 @@ export async function encodeAtAutoQuality(
     while (low <= high) {
       const quality = Math.floor((low + high) / 2);
       const bytes = await encoder(fromPixels(pixels), quality).toBuffer();
-      const score = await similarity(bytes);
-      if (score >= target) {
-        if (best === undefined || bytes.length < best.size) best = { encoder, quality, size: bytes.length, ssim: score };
+      if ((await similarity(bytes)) >= target) {
+        if (best === undefined || bytes.length < best.bytes.length) best = { encoder, quality, bytes };
         high = quality - 1;
       } else {
         low = quality + 1;
       }
     }
   }
-  if (best !== undefined) {
-    const bytes = await best.encoder(image.clone(), best.quality).toBuffer();
-    const fallbackBytes = await options.fallback(image.clone(), options.defaultQuality).toBuffer();
-    // A tuned encoding at a high quality can outweigh the default one; the default then wins.
-    if (bytes.length <= fallbackBytes.length) return { bytes, quality: best.quality, ssim: best.ssim, reachedTarget: true };
-    return { bytes: fallbackBytes, quality: options.defaultQuality, ssim: await similarity(fallbackBytes), reachedTarget: true };
-  }
-  const bytes = await options.fallback(image, options.defaultQuality).toBuffer();
-  return { bytes, quality: options.defaultQuality, ssim: await similarity(bytes), reachedTarget: false };
+  const fallbackBytes = await options.fallback(fromPixels(pixels), options.defaultQuality).toBuffer();
+  // A tuned encoding at a high quality can outweigh the default one; the default then wins.
+  const winner = best && best.bytes.length <= fallbackBytes.length ? best : { encoder: options.fallback, quality: options.defaultQuality, bytes: fallbackBytes };
+  return options.writesMetadata ? winner.encoder(image, winner.quality).toBuffer() : winner.bytes;
 }

@@ -114,6 +114,20 @@ async function probeHeic(bytes: Buffer, header: { width: number; height: number 
   return { contentType: 'image/heic', width: decoded.width, height: decoded.height, frames: 1 };
 }
 
+/** The input limit a header's size breaks, if any: per side, per frame, all frames of an animation. */
+function brokenLimit(size: { width: number; height: number; frames: number }, limits: UploadLimits): 'side' | 'area' | 'animation' | undefined {
+  const { width, height, frames } = size;
+  if (width > limits.maxSidePixels || height > limits.maxSidePixels) return 'side';
+  if (width * height > limits.maxFramePixels) return 'area';
+  if (frames > 1 && width * height * frames > limits.maxAnimatedPixels) return 'animation';
+  return undefined;
+}
+
+/** EXIF orientations 5-8 store the picture turned a quarter: the size a viewer sees. */
+function displayed(size: { width: number; height: number }, metadata: Metadata): { width: number; height: number } {
+  return (metadata.orientation ?? 1) >= 5 ? { width: size.height, height: size.width } : size;
+}
+
 /**
  * A remote transformation's source, from its header only (it is decoded when rendered, in the pool, with
  * the render's deadline): its format among those the renderer takes (9412 otherwise) and its size within
@@ -136,11 +150,8 @@ export async function describeRemote(bytes: Buffer, limits: UploadLimits): Promi
   const height = metadata.pageHeight ?? metadata.height;
   const frames = Math.max(1, metadata.pages ?? 1);
   if (!width || !height) throw new PictorError(9412);
-  if (width > limits.maxSidePixels || height > limits.maxSidePixels || width * height > limits.maxFramePixels || width * height * frames > limits.maxAnimatedPixels) {
-    throw new PictorError(9413, `The source image (${width}x${height}) exceeds the input limits`);
-  }
-  const swapped = (metadata.orientation ?? 1) >= 5;
-  return { contentType, width: swapped ? height : width, height: swapped ? width : height, frames };
+  if (brokenLimit({ width, height, frames }, limits)) throw new PictorError(9413, `The source image (${width}x${height}) exceeds the input limits`);
+  return { contentType, ...displayed({ width, height }, metadata), frames };
 }
 
 export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<ProbedImage> {
@@ -167,14 +178,14 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
   const height = metadata.pageHeight ?? metadata.height;
   if (!width || !height) throw unsupported('the image has no dimensions');
 
-  if (width > limits.maxSidePixels || height > limits.maxSidePixels) {
-    throw new PictorError(5400, `Image dimensions ${width}x${height} exceed ${limits.maxSidePixels} pixels per side`);
-  }
-  if (width * height > limits.maxFramePixels) {
-    throw new PictorError(5400, `Image area ${width}x${height} exceeds ${limits.maxFramePixels / 1e6} megapixels`);
-  }
-  if (frames > 1 && width * height * frames > limits.maxAnimatedPixels) {
-    throw new PictorError(5443);
+  switch (brokenLimit({ width, height, frames }, limits)) {
+    case 'side':
+      throw new PictorError(5400, `Image dimensions ${width}x${height} exceed ${limits.maxSidePixels} pixels per side`);
+    case 'area':
+      throw new PictorError(5400, `Image area ${width}x${height} exceeds ${limits.maxFramePixels / 1e6} megapixels`);
+    case 'animation':
+      throw new PictorError(5443);
+    case undefined:
   }
 
   if (contentType === 'image/heic') return probeHeic(bytes, { width, height }, context);
@@ -200,7 +211,5 @@ export async function probeImage(bytes: Buffer, context: ProbeContext): Promise<
       throw unsupported('the image data is truncated or corrupt', error);
     }
   });
-  // EXIF orientations 5-8 store the picture rotated by 90 degrees: report what a viewer sees.
-  const swapped = (metadata.orientation ?? 1) >= 5;
-  return { contentType, width: swapped ? height : width, height: swapped ? width : height, frames };
+  return { contentType, ...displayed({ width, height }, metadata), frames };
 }

@@ -118,7 +118,7 @@ async function encode(
   const webp = (pipeline: Sharp, q: number): Sharp => pipeline.webp({ quality: q, lossless: q === 100, effort: 4, ...animation });
   if (plan.autoQuality && (choice.format === 'jpeg' || choice.format === 'webp') && !animatedOutput) {
     const fallback = choice.format === 'jpeg' ? jpeg : webp;
-    return (await encodeAtAutoQuality(image, choice.format, { progressive, defaultQuality: DEFAULT_QUALITY, fallback })).bytes;
+    return encodeAtAutoQuality(image, choice.format, { progressive, defaultQuality: DEFAULT_QUALITY, fallback, writesMetadata: plan.metadata !== 'none' });
   }
   switch (choice.format) {
     case 'jpeg':
