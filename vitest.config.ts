@@ -16,6 +16,7 @@ const POSTGRES_SUITES = [
   'test/store-contract.test.ts',
   'test/observability.test.ts',
   'test/batch.test.ts',
+  'test/webhooks.test.ts',
 ];
 
 /** The suites that run with PostgreSQL metadata and S3 objects together (the scale-out layout). */

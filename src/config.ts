@@ -48,6 +48,20 @@ export interface Config {
   shutdownTimeoutSeconds: number;
   /** When set (`PICTOR_METRICS_TOKEN`), `GET /metrics` requires `Authorization: Bearer <this>`. */
   metricsToken: string | undefined;
+  /** Webhooks for direct uploads: sending and retrying. */
+  webhooks: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  /** One POST's time limit (PICTOR_WEBHOOK_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** How often each node looks for due deliveries (PICTOR_WEBHOOK_POLL_MS). */
+  pollMs: number;
+  /** First retry delay, doubled each time (PICTOR_WEBHOOK_RETRY_BASE_MS) up to PICTOR_WEBHOOK_RETRY_MAX_MS. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How long after the event it is still retried (PICTOR_WEBHOOK_RETRY_WINDOW_SECONDS, default 24 h). */
+  retryWindowSeconds: number;
 }
 
 /** Originals and renders in an S3-compatible bucket (`PICTOR_STORAGE_URL=s3://bucket/prefix`). */
@@ -397,5 +411,12 @@ export function loadConfig(env: Env = process.env): Config {
     orphanGraceSeconds: readInteger(env, 'PICTOR_GC_GRACE_SECONDS', 3600, 60, 30 * 86_400),
     shutdownTimeoutSeconds: readInteger(env, 'PICTOR_SHUTDOWN_TIMEOUT', 25, 0, 3600),
     metricsToken: readMetricsToken(env),
+    webhooks: {
+      timeoutMs: readInteger(env, 'PICTOR_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      pollMs: readInteger(env, 'PICTOR_WEBHOOK_POLL_MS', 1000, 10, 600_000),
+      retryBaseMs: readInteger(env, 'PICTOR_WEBHOOK_RETRY_BASE_MS', 10_000, 10, 3_600_000),
+      retryMaxMs: readInteger(env, 'PICTOR_WEBHOOK_RETRY_MAX_MS', 3_600_000, 10, 86_400_000),
+      retryWindowSeconds: readInteger(env, 'PICTOR_WEBHOOK_RETRY_WINDOW_SECONDS', 86_400, 1, 30 * 86_400),
+    },
   };
 }

@@ -30,6 +30,8 @@ export const ERRORS = {
   6003: { status: 400, message: 'Invalid request headers' },
   7003: { status: 404, message: 'No route for that URI' },
   10000: { status: 403, message: 'Authentication error' },
+  17001: { status: 404, message: 'Not found' },
+  17002: { status: 400, message: 'The test message to the webhook failed' },
   9401: { status: 400, message: 'Invalid or missing image transformation options' },
   9402: { status: 502, message: 'The image could not be fetched' },
   9403: { status: 508, message: 'Request loop: the image is already a transformation' },

@@ -25,11 +25,16 @@ import { HeicDecoder } from './imaging/heic.js';
 import { BatchTokenService } from './domain/batch-tokens.js';
 import { RemoteOrigins } from './domain/remote-originals.js';
 import { SvgWorkers } from './imaging/svg-workers.js';
+import { ATTEMPTS_KEPT, AlertingService } from './domain/notifications/alerting.js';
+import { WebhookDispatcher } from './domain/notifications/webhook-dispatcher.js';
+import { WebhookSender } from './domain/notifications/webhook-sender.js';
 import { PictorMetrics } from './observability/metrics.js';
 import { isEmbedded, openStores } from './store/open.js';
 
 /** How often expired direct-upload drafts are removed. */
 const DRAFT_SWEEP_INTERVAL_MS = 60_000;
+/** Finished webhook deliveries and attempts are kept this long (notification history). */
+const WEBHOOK_HISTORY_MS = 30 * 86_400_000;
 /** How often orphan originals and expired renders are collected. */
 const GC_INTERVAL_MS = 3_600_000;
 
@@ -55,6 +60,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // Embedded mode is one process per data dir, so nothing is uploading yet: safe to sweep. With a shared
   // database another node may be storing an upload right now, so this sweep is not for it.
   const orphans = isEmbedded(config) ? await sweepOrphanBlobs(stores.meta, stores.blobs) : 0;
+  // Likewise the webhook deliveries a dead embedded process had claimed are sent again at once; on a
+  // shared database they may be another node's, so their claims lapse by themselves.
+  if (isEmbedded(config)) await stores.meta.notifications.releaseClaims();
   const accounts = new AccountService(stores.meta, now);
   // Once, however many nodes start together on an empty database.
   const firstRun = await stores.meta.runExclusive('bootstrap', async (): Promise<RunningServer['firstRun']> => {
@@ -108,12 +116,32 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     telemetry: metrics,
     onCommitted: (image, bytes) => delivery.prepareMaster(image, bytes),
   });
+  // Webhooks obey the address rules of URL uploads, with their own time limit.
+  const webhookFetcher = new UrlFetcher({
+    timeoutMs: config.webhooks.timeoutMs,
+    maxRedirects: 0,
+    allowPrivate: config.allowPrivateUrls,
+    maxBytes: 64 * 1024,
+  });
+  const webhookSender = new WebhookSender(webhookFetcher, now);
+  // Bound once the app (and its logger) exists.
+  let dispatchErrors = (_error: unknown): void => undefined;
+  const dispatcher = new WebhookDispatcher(stores.meta.notifications, webhookSender, {
+    now,
+    pollMs: config.webhooks.pollMs,
+    // A claim outlives the POST it is for (the timeout), with room for a slow database round trip.
+    leaseMs: config.webhooks.timeoutMs * 2 + 5000,
+    retry: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, windowMs: config.webhooks.retryWindowSeconds * 1000 },
+    onError: (error) => dispatchErrors(error),
+  });
+  const alerting = new AlertingService(stores.meta.notifications, webhookSender, now);
   const batchTokens = new BatchTokenService(stores.meta, { ttlMs: config.batch.tokenTtlSeconds * 1000, ratePerSecond: config.batch.ratePerSecond, now });
   const directUploads = new DirectUploadService(stores.meta, images, urls, {
     imageQuota: config.imageQuota,
     now,
     // A lease outlives the longest body the server accepts, plus time to check and store it.
     leaseMs: config.transport.requestTimeoutMs + 60_000,
+    onNotified: () => dispatcher.nudge(),
   });
   const app = await buildApp(
     {
@@ -121,6 +149,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       images,
       directUploads,
       batchTokens,
+      alerting,
       limits: config.limits,
       uploadGate: new UploadGate({
         maxInProgress: config.maxUploadsInProgress,
@@ -155,6 +184,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   );
   if (orphans > 0) app.log.info({ orphans }, 'removed originals left by an interrupted upload');
   cacheErrors = (error, operation) => app.log.warn({ err: error, operation }, 'render cache unavailable; served without it');
+  dispatchErrors = (error) => app.log.error({ err: error }, 'webhook delivery round failed; retried at the next poll');
 
   const garbage = new GarbageCollector(stores.meta, stores.blobs, stores.renders, {
     orphanGraceMs: config.orphanGraceSeconds * 1000,
@@ -168,6 +198,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     stores.meta.tryRunExclusive('drafts', () => directUploads.sweep()).catch((error: unknown) => app.log.error({ err: error }, 'draft sweep failed'));
     // Expired batch tokens and past rate windows; any node may do it (deletes are idempotent).
     batchTokens.sweep().catch((error: unknown) => app.log.error({ err: error }, 'batch token sweep failed'));
+    stores.meta
+      .tryRunExclusive('webhook-history', () => stores.meta.notifications.prune(now() - WEBHOOK_HISTORY_MS, ATTEMPTS_KEPT))
+      .catch((error: unknown) => app.log.error({ err: error }, 'webhook history sweep failed'));
   };
   const collect = (): void => {
     garbage
@@ -186,6 +219,9 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   app.addHook('onClose', async () => {
     clearInterval(sweeper);
     clearInterval(collector);
+    // Deliveries in flight finish (bounded by their timeout) and are recorded before the stores go.
+    await dispatcher.close();
+    await webhookFetcher.close();
     await fetcher.close();
     pool.close();
     await svgWorkers.close();
@@ -196,6 +232,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
 
   await app.listen({ host: config.host, port: config.port });
+  dispatcher.start();
   const address = app.server.address() as AddressInfo;
   const url = defaultPublicUrl(config.host, address.port);
   urls.setBaseIfUnset(url);

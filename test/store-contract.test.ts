@@ -3,9 +3,12 @@
  * `postgres` and `s3` test projects): the races one SQLite writer hides and a pool of PostgreSQL
  * connections shows, ids of 1,024 four-byte characters, and the readiness ping.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { AlertPolicy, ClaimedDelivery, WebhookAttempt, WebhookDestination } from '../src/domain/model.js';
 import { openMetaStore } from '../src/store/open.js';
+import type { MetaStore, NotificationFanOut } from '../src/store/ports.js';
 import { expectApiError, expectOk, getStats, type ImageResult } from './helpers/api.js';
 import { jsonRequest, listKeys } from './helpers/delivery.js';
 import { META_ON_POSTGRES, createTestDatabase } from './helpers/postgres.js';
@@ -110,38 +113,182 @@ describe('ping (readiness)', () => {
   });
 });
 
+/** A fresh store (SQLite, or a database of its own on PostgreSQL) holding one account, closed afterwards. */
+async function withStore(account: string, work: (meta: MetaStore) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  const database = META_ON_POSTGRES ? await createTestDatabase() : undefined;
+  try {
+    const meta = await openMetaStore({ dataDir: dir, database: database && { url: database.url, poolSize: 4, migrate: true } });
+    try {
+      await meta.createAccount(
+        { id: account, hash: `${account.slice(0, 8)}hash00000000000000`, createdAt: 0, flexibleVariants: false, browserTtl: 172800 },
+        {
+          variant: { accountId: account, name: 'public', options: { fit: 'scale-down', width: 1366, height: 768, metadata: 'none' }, neverRequireSignedUrls: false, version: 1 },
+          signingKey: { accountId: account, name: 'default', value: 'k'.repeat(44), createdAt: 0 },
+        },
+      );
+      await work(meta);
+    } finally {
+      await meta.close();
+    }
+  } finally {
+    await database?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('batch tokens', () => {
   it('counts requests per token and second, and forgets expired tokens and past windows', async () => {
-    const dir = tempDir();
-    const database = META_ON_POSTGRES ? await createTestDatabase() : undefined;
-    try {
-      const meta = await openMetaStore({ dataDir: dir, database: database && { url: database.url, poolSize: 4, migrate: true } });
-      try {
-        const account = 'ba7cba7cba7cba7cba7cba7cba7cba7c';
-        await meta.createAccount(
-          { id: account, hash: 'batchhash0000000000000', createdAt: 0, flexibleVariants: false, browserTtl: 172800 },
-          {
-            variant: { accountId: account, name: 'public', options: { fit: 'scale-down', width: 1366, height: 768, metadata: 'none' }, neverRequireSignedUrls: false, version: 1 },
-            signingKey: { accountId: account, name: 'default', value: 'k'.repeat(44), createdAt: 0 },
-          },
-        );
-        await meta.insertBatchToken({ tokenHash: 'a'.repeat(64), accountId: account, permission: 'images:write', createdAt: 1_000, expiresAt: 2_000 });
-        await meta.insertBatchToken({ tokenHash: 'b'.repeat(64), accountId: account, permission: 'images:read', createdAt: 1_000, expiresAt: 9_000_000 });
-        // Concurrent counts of one window are each counted once.
-        const counts = await Promise.all(Array.from({ length: 10 }, () => meta.countBatchRequest('a'.repeat(64), 1)));
-        expect([...counts].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-        expect(await meta.countBatchRequest('a'.repeat(64), 2)).toBe(1);
-        expect(await meta.removeExpiredBatchTokens(3_000)).toBe(1);
-        expect(await meta.findBatchToken('a'.repeat(64))).toBeUndefined();
-        expect(await meta.findBatchToken('b'.repeat(64))).toMatchObject({ accountId: account, permission: 'images:read', expiresAt: 9_000_000 });
-        // Windows before the cut-off (in seconds) are gone: counting starts again.
-        expect(await meta.countBatchRequest('a'.repeat(64), 1)).toBe(1);
-      } finally {
-        await meta.close();
+    const account = 'ba7cba7cba7cba7cba7cba7cba7cba7c';
+    await withStore(account, async (meta) => {
+      await meta.insertBatchToken({ tokenHash: 'a'.repeat(64), accountId: account, permission: 'images:write', createdAt: 1_000, expiresAt: 2_000 });
+      await meta.insertBatchToken({ tokenHash: 'b'.repeat(64), accountId: account, permission: 'images:read', createdAt: 1_000, expiresAt: 9_000_000 });
+      // Concurrent counts of one window are each counted once.
+      const counts = await Promise.all(Array.from({ length: 10 }, () => meta.countBatchRequest('a'.repeat(64), 1)));
+      expect([...counts].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(await meta.countBatchRequest('a'.repeat(64), 2)).toBe(1);
+      expect(await meta.removeExpiredBatchTokens(3_000)).toBe(1);
+      expect(await meta.findBatchToken('a'.repeat(64))).toBeUndefined();
+      expect(await meta.findBatchToken('b'.repeat(64))).toMatchObject({ accountId: account, permission: 'images:read', expiresAt: 9_000_000 });
+      // Windows before the cut-off (in seconds) are gone: counting starts again.
+      expect(await meta.countBatchRequest('a'.repeat(64), 1)).toBe(1);
+    });
+  });
+});
+
+describe('webhook outbox', () => {
+  const account = 'ab0cab0cab0cab0cab0cab0cab0cab0c';
+  const destination = (id: string): WebhookDestination => ({
+    id,
+    accountId: account,
+    name: id,
+    url: `http://example.com/${id}`,
+    secret: null,
+    signingSecret: 'sign',
+    createdAt: 0,
+    lastSuccess: null,
+    lastFailure: null,
+  });
+  const policy = (id: string, webhookIds: string[], enabled = true): AlertPolicy => ({
+    id,
+    accountId: account,
+    name: `policy ${id}`,
+    description: '',
+    alertType: 'image_notification',
+    enabled,
+    alertInterval: null,
+    filters: {},
+    webhookIds,
+    createdAt: 0,
+    modifiedAt: 0,
+  });
+  /** An event fanned out to its subscribers, due at `at`. */
+  const event = (eventId: string, at = 0): NotificationFanOut<undefined> => ({
+    alertType: 'image_notification',
+    build: (subscriptions) =>
+      subscriptions.map((s) => ({
+        id: randomUUID(),
+        accountId: account,
+        destinationId: s.destinationId,
+        policyId: s.policyId,
+        eventId,
+        alertType: 'image_notification',
+        body: JSON.stringify({ eventId, policy: s.policyName }),
+        attempts: 0,
+        createdAt: at,
+        nextAttemptAt: at,
+      })),
+  });
+  const attemptOf = (delivery: ClaimedDelivery, statusCode: number | null, at: number): WebhookAttempt => ({
+    id: randomUUID(),
+    deliveryId: delivery.id,
+    destinationId: delivery.destinationId,
+    eventId: delivery.eventId,
+    attemptedAt: at,
+    statusCode,
+    error: statusCode === 200 ? null : 'failed',
+    durationMs: 5,
+  });
+
+  it('fans out to enabled policies only; concurrent claims never share a delivery; lost claims are ignored', async () => {
+    await withStore(account, async (meta) => {
+      const store = meta.notifications;
+      await store.insertWebhookDestination(destination('d1'.padEnd(32, '0')));
+      await store.insertWebhookDestination(destination('d2'.padEnd(32, '0')));
+      await store.insertAlertPolicy(policy('p-on', ['d1'.padEnd(32, '0'), 'd2'.padEnd(32, '0')]));
+      await store.insertAlertPolicy(policy('p-off', ['d1'.padEnd(32, '0')], false));
+      expect(await store.enqueue(account, { ...event('none'), alertType: 'other_type' })).toBe(0);
+      for (let i = 0; i < 10; i++) expect(await store.enqueue(account, event(`e${i}`))).toBe(2);
+
+      // Eight claimers at once, as eight nodes would: each of the 20 deliveries goes to exactly one.
+      const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimDueDeliveries(100, 10_000, `node${i}`, 5)));
+      const ids = claims.flat().map((d) => d.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      const rest = await store.claimDueDeliveries(100, 10_000, 'late', 100);
+      expect(ids.length + rest.length).toBe(20);
+      expect(await store.claimDueDeliveries(100, 10_000, 'again', 100)).toHaveLength(0);
+
+      // Claims lapse: another node takes the delivery, and the first node's late result is ignored.
+      const first = claims.flat()[0] as ClaimedDelivery;
+      const retaken = await store.claimDueDeliveries(20_000, 30_000, 'taker', 100);
+      expect(retaken.map((d) => d.id)).toContain(first.id);
+      expect(await store.finishAttempt(first, attemptOf(first, 200, 20_001), { kind: 'delivered' })).toBe(false);
+      const mine = retaken.find((d) => d.id === first.id) as ClaimedDelivery;
+      expect(mine).toMatchObject({ url: first.url, signingSecret: 'sign', secret: null });
+      expect(await store.finishAttempt(mine, attemptOf(mine, 500, 20_002), { kind: 'retry', at: 25_000 })).toBe(true);
+      const other = retaken.filter((d) => d.id !== first.id);
+      for (const d of other) await store.finishAttempt(d, attemptOf(d, 200, 20_003), { kind: 'delivered' });
+
+      // The retry is due at 25 000, not before; delivered ones never come back.
+      expect(await store.claimDueDeliveries(24_999, 40_000, 'n', 100)).toHaveLength(0);
+      const retry = await store.claimDueDeliveries(25_000, 40_000, 'n', 100);
+      expect(retry.map((d) => [d.id, d.attempts])).toEqual([[first.id, 1]]);
+      await store.finishAttempt(retry[0] as ClaimedDelivery, attemptOf(retry[0] as ClaimedDelivery, 200, 25_001), { kind: 'delivered' });
+
+      const attempts = await store.listWebhookAttempts(account, first.destinationId, 100);
+      expect(attempts.filter((a) => a.deliveryId === first.id).map((a) => a.statusCode)).toEqual([200, 500]);
+      const dest = await store.findWebhookDestination(account, first.destinationId);
+      expect(dest).toMatchObject({ lastSuccess: expect.any(Number), lastFailure: 20_002 });
+      const sent = await store.listSentNotifications(account, { since: 0, before: 100_000 }, 0, 5);
+      expect(sent.total).toBe(20);
+      expect(sent.items).toHaveLength(5);
+      expect(sent.items[0]).toMatchObject({ policyId: 'p-on', policyName: 'policy p-on', alertType: 'image_notification' });
+    });
+  });
+
+  it('a released claim is due at once; deleting a destination takes its deliveries, attempts and policy links', async () => {
+    await withStore(account, async (meta) => {
+      const store = meta.notifications;
+      const d1 = 'e1'.padEnd(32, '0');
+      await store.insertWebhookDestination(destination(d1));
+      await store.insertAlertPolicy(policy('p1', [d1]));
+      await store.enqueue(account, event('x'));
+      const [claimed] = await store.claimDueDeliveries(0, 1_000_000, 'dead node', 10);
+      expect(claimed).toBeDefined();
+      expect(await store.releaseClaims()).toBe(1);
+      const [again] = await store.claimDueDeliveries(1, 1_000_000, 'restarted', 10);
+      expect(again?.id).toBe(claimed?.id);
+      await store.finishAttempt(again as ClaimedDelivery, attemptOf(again as ClaimedDelivery, 500, 2), { kind: 'retry', at: 10 });
+
+      expect(await store.deleteWebhookDestination(account, d1)).toBe(true);
+      expect(await store.deleteWebhookDestination(account, d1)).toBe(false);
+      expect((await store.findAlertPolicy(account, 'p1'))?.webhookIds).toEqual([]);
+      expect(await store.claimDueDeliveries(100, 1000, 'n', 10)).toHaveLength(0);
+      expect(await store.listWebhookAttempts(account, d1, 10)).toHaveLength(0);
+
+      // Pruning keeps the newest attempts per destination and forgets finished deliveries past the cut-off.
+      const d2 = 'e2'.padEnd(32, '0');
+      await store.insertWebhookDestination(destination(d2));
+      await store.replaceAlertPolicy({ ...policy('p1', [d2]), modifiedAt: 5 });
+      for (let i = 0; i < 4; i++) {
+        await store.enqueue(account, event(`p${i}`, 1000 + i));
+        const [d] = await store.claimDueDeliveries(2000, 3000, 'n', 1);
+        await store.finishAttempt(d as ClaimedDelivery, attemptOf(d as ClaimedDelivery, 200, 2000 + i), { kind: 'delivered' });
       }
-    } finally {
-      await database?.drop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+      await store.prune(0, 2);
+      expect((await store.listWebhookAttempts(account, d2, 10)).map((a) => a.attemptedAt)).toEqual([2003, 2002]);
+      await store.prune(1_000_000, 2);
+      expect((await store.listSentNotifications(account, { since: 0, before: 1_000_000 }, 0, 10)).total).toBe(0);
+    });
   });
 });

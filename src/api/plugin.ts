@@ -6,8 +6,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccountService } from '../domain/accounts.js';
 import type { BatchTokenService } from '../domain/batch-tokens.js';
+import type { AlertingService } from '../domain/notifications/alerting.js';
 import { PictorError } from '../errors.js';
 import { type AccountRouteServices, registerAccountRoutes } from './account-routes.js';
+import { registerAlertingRoutes } from './alerting-routes.js';
 import { authorize, neededPermission, presentedCredential } from './auth.js';
 import { registerBatchTokenRoute } from './batch-plugin.js';
 import { registerIdentityRoutes } from './identity-routes.js';
@@ -16,6 +18,8 @@ import { type ImageRouteServices, noRoute, prepareApiScope, registerImageSurface
 export interface ApiDependencies extends AccountRouteServices, ImageRouteServices {
   accounts: AccountService;
   batchTokens: BatchTokenService;
+  alerting: AlertingService;
+  now: () => number;
 }
 
 export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Promise<void> {
@@ -49,4 +53,5 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDependencies): Pr
   registerAccountRoutes(app, deps);
   registerIdentityRoutes(app, deps.accounts);
   registerBatchTokenRoute(app, deps.batchTokens);
+  registerAlertingRoutes(app, deps.alerting, deps.now);
 }

@@ -19,6 +19,7 @@ import type { MetaStore } from '../store/ports.js';
 import { type ImageService, type ImageView, cleanFilename } from './images.js';
 import type { DirectUploadGrant, ImageRecord, Metadata } from './model.js';
 import type { PublicUrls } from './public-urls.js';
+import { uploadFailed, uploadSucceeded } from './notifications/upload-events.js';
 
 const MINUTE = 60_000;
 export const EXPIRY_DEFAULT = 30 * MINUTE;
@@ -57,7 +58,13 @@ export class DirectUploadService {
     private readonly meta: MetaStore,
     private readonly images: ImageService,
     private readonly urls: PublicUrls,
-    private readonly options: { imageQuota: number; now: () => number; leaseMs: number },
+    private readonly options: {
+      imageQuota: number;
+      now: () => number;
+      leaseMs: number;
+      /** Called when events went to the webhook outbox, so they are sent at once rather than at the next poll. */
+      onNotified?: () => void;
+    },
   ) {}
 
   private expiryOf(text: string | undefined, now: number): number {
@@ -125,9 +132,20 @@ export class DirectUploadService {
     return { grant, leasedUntil };
   }
 
-  /** Gives the URL back after a refused or abandoned upload, so it can be used again. */
-  async abandon(attempt: UploadAttempt): Promise<void> {
+  /**
+   * Gives the URL back after a refused or abandoned upload, so it can be used again, and reports the
+   * failure to the account's webhooks (not when another upload to the URL won: that one succeeded).
+   */
+  async abandon(attempt: UploadAttempt, reason: unknown): Promise<void> {
     await this.meta.releaseDirectUpload(attempt.grant.tokenHash, attempt.leasedUntil);
+    if (reason instanceof PictorError && reason.code === 5409) return;
+    const error =
+      reason instanceof PictorError && reason.status < 500
+        ? { code: reason.code, message: reason.message }
+        : { code: 5500, message: 'The upload could not be completed' };
+    const { accountId, imageId } = attempt.grant;
+    const queued = await this.meta.notifications.enqueue(accountId, uploadFailed(accountId, imageId, this.options.now(), error));
+    if (queued > 0) this.options.onNotified?.();
   }
 
   /** Second step: validates and stores the file and turns the draft into an image. */
@@ -138,9 +156,11 @@ export class DirectUploadService {
       file.bytes,
       cleanFilename(file.filename, grant.imageId.split('/').pop() ?? grant.imageId),
     );
+    const view = await this.images.viewer(grant.accountId);
+    const notify = uploadSucceeded(grant.accountId, original.uploadedAt, view);
     let completion;
     try {
-      completion = await this.meta.completeDraft(grant, original, this.options.imageQuota);
+      completion = await this.meta.completeDraft(grant, original, this.options.imageQuota, notify);
     } catch (error) {
       await this.images.discardOriginal(original);
       throw error;
@@ -151,7 +171,8 @@ export class DirectUploadService {
       throw uploadUrlNotFound();
     }
     this.images.committed('upload_host', completion.image, file.bytes);
-    return this.images.describe(grant.accountId, completion.image);
+    this.options.onNotified?.();
+    return view(completion.image);
   }
 
   /** Removes drafts whose URL expired unused. Returns how many. */

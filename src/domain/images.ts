@@ -282,10 +282,15 @@ export class ImageService {
 
   private async viewAll(accountId: string, images: ImageRecord[]): Promise<ImageView[]> {
     if (images.length === 0) return [];
+    return images.map(await this.viewer(accountId));
+  }
+
+  /** Describes any image of the account without further reads (the account and its variants read once). */
+  async viewer(accountId: string): Promise<(image: ImageRecord) => ImageView> {
     const [account, variants] = await Promise.all([this.meta.findAccount(accountId), this.meta.listVariants(accountId)]);
     if (!account) throw imageNotFound();
     const names = variants.map((v) => v.name);
-    return images.map((image) => ({
+    return (image) => ({
       id: image.id,
       filename: image.filename,
       uploaded: new Date(image.uploadedAt).toISOString(),
@@ -294,6 +299,6 @@ export class ImageService {
       meta: image.meta,
       creator: image.creator,
       ...(image.draft && { draft: true as const }),
-    }));
+    });
   }
 }

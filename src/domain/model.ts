@@ -148,3 +148,96 @@ export interface ListCursor {
   uploadedAt: number;
   id: string;
 }
+
+// ---------- notifications (webhooks for direct uploads) ----------
+
+/** A webhook destination (Cloudflare's alerting "webhooks" destination). */
+export interface WebhookDestination {
+  /** 32 hex digits, like Cloudflare's destination ids. */
+  id: string;
+  accountId: string;
+  name: string;
+  url: string;
+  /** Sent as `cf-webhook-auth`, as the user gave it; null when none was given. */
+  secret: string | null;
+  /** Key of the HMAC signature header: the secret, or one generated when none was given. */
+  signingSecret: string;
+  createdAt: number;
+  lastSuccess: number | null;
+  lastFailure: number | null;
+}
+
+/** A notification policy: which alert type goes to which destinations. */
+export interface AlertPolicy {
+  /** A UUID, like Cloudflare's policy ids. */
+  id: string;
+  accountId: string;
+  name: string;
+  description: string;
+  alertType: string;
+  enabled: boolean;
+  alertInterval: string | null;
+  filters: Record<string, string[]>;
+  webhookIds: string[];
+  createdAt: number;
+  modifiedAt: number;
+}
+
+/** A destination that receives an alert type, through one policy. */
+export interface AlertSubscription {
+  policyId: string;
+  policyName: string;
+  destinationId: string;
+}
+
+/** One event to post to one destination (a row of the outbox). */
+export interface WebhookDelivery {
+  id: string;
+  accountId: string;
+  destinationId: string;
+  policyId: string;
+  /** Shared by the deliveries of one event: receivers de-duplicate on it. */
+  eventId: string;
+  alertType: string;
+  /** The JSON body, fixed when the event happened (retries send the same bytes). */
+  body: string;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+}
+
+/** A delivery a node has claimed, with where and how to send it. */
+export interface ClaimedDelivery extends WebhookDelivery {
+  url: string;
+  secret: string | null;
+  signingSecret: string;
+  leasedUntil: number;
+  leaseOwner: string;
+}
+
+/** One POST made for a delivery. */
+export interface WebhookAttempt {
+  id: string;
+  deliveryId: string;
+  destinationId: string;
+  eventId: string;
+  attemptedAt: number;
+  /** The receiver's HTTP status; null when no answer came (refused, timed out, network error). */
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** What becomes of a delivery after an attempt. */
+export type DeliveryOutcome = { kind: 'delivered' } | { kind: 'retry'; at: number } | { kind: 'failed' };
+
+/** A delivered notification, for Cloudflare's notification history. */
+export interface SentNotification {
+  id: string;
+  policyId: string;
+  policyName: string | null;
+  alertType: string;
+  body: string;
+  destinationUrl: string;
+  sentAt: number;
+}

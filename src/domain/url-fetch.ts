@@ -243,6 +243,28 @@ export class UrlFetcher {
     }
   }
 
+  /**
+   * POSTs `body` once under the same address rules and time limit (webhooks): no redirects followed (a
+   * 3xx is the receiver's answer), the answer's body discarded. Resolves with the status; a connection
+   * that fails or times out is a FetchFailed.
+   */
+  async post(url: URL, body: string, headers: Record<string, string>): Promise<number> {
+    this.checkLiteralHost(url);
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.settings.timeoutMs),
+      });
+      await response.body.dump({ limit: 64 * 1024 });
+      return response.statusCode;
+    } catch (error) {
+      throw new FetchFailed(this.describe(error));
+    }
+  }
+
   parse(rawUrl: string): URL {
     let url: URL;
     try {

@@ -43,7 +43,7 @@ export const ErrorEnvelope = Type.Object(
 );
 
 /** Every route answers errors in the same envelope. */
-function replies(ok: TSchema) {
+export function replies(ok: TSchema) {
   return { 200: ok, '4XX': ErrorEnvelope, '5XX': ErrorEnvelope };
 }
 
@@ -126,7 +126,7 @@ export const V2ListQuery = Type.Object(
 );
 export type V2ListQuery = Static<typeof V2ListQuery>;
 
-const ListInfo = Type.Object({
+export const ListInfo = Type.Object({
   page: Type.Integer(),
   per_page: Type.Integer(),
   count: Type.Integer(),

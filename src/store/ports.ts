@@ -6,6 +6,14 @@ import type { Readable } from 'node:stream';
 import type {
   Account,
   AccountSettings,
+  AlertPolicy,
+  AlertSubscription,
+  ClaimedDelivery,
+  DeliveryOutcome,
+  SentNotification,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookDestination,
   Credential,
   BatchToken,
   DirectUploadGrant,
@@ -75,8 +83,17 @@ export interface MetaStore {
   leaseDirectUpload(tokenHash: string, now: number, until: number): Promise<boolean>;
   /** Gives back a lease taken with `until` (a refused file does not use the URL). */
   releaseDirectUpload(tokenHash: string, until: number): Promise<void>;
-  /** Uses the grant once and turns the draft into a live image, atomically. */
-  completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion>;
+  /**
+   * Uses the grant once and turns the draft into a live image, atomically. With `notify`, the
+   * notifications of the completion go to the outbox in the same transaction (they exist exactly when
+   * the image does).
+   */
+  completeDraft(
+    grant: DirectUploadGrant,
+    original: UploadedOriginal,
+    quota: number,
+    notify?: NotificationFanOut<ImageRecord>,
+  ): Promise<DraftCompletion>;
   /** Deletes drafts whose unused grant expired by `now`; forgets grants that expired before `forgetBefore`. */
   removeExpiredDrafts(now: number, forgetBefore: number): Promise<number>;
   findImage(accountId: string, imageId: string): Promise<ImageRecord | undefined>;
@@ -114,6 +131,9 @@ export interface MetaStore {
   /** Like runExclusive, but when another process holds `name` it returns `undefined` at once instead of waiting. */
   tryRunExclusive<T>(name: string, work: () => Promise<T>): Promise<T | undefined>;
 
+  /** Webhook destinations, notification policies and the webhook outbox. */
+  readonly notifications: NotificationStore;
+
   // Variants
   listVariants(accountId: string): Promise<Variant[]>;
   findVariant(accountId: string, name: string): Promise<Variant | undefined>;
@@ -144,6 +164,66 @@ export interface MetaStore {
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/**
+ * Builds the outbox rows of an event once the store knows, inside the writing transaction, which
+ * destinations subscribe to `alertType` (enabled policies of the account) and what was written.
+ */
+export interface NotificationFanOut<T> {
+  alertType: string;
+  build(subscriptions: AlertSubscription[], written: T): WebhookDelivery[];
+}
+
+export interface NotificationStore {
+  insertWebhookDestination(destination: WebhookDestination): Promise<void>;
+  /** Replaces name, url and secrets; undefined when the account has no such destination. */
+  updateWebhookDestination(
+    accountId: string,
+    id: string,
+    change: Pick<WebhookDestination, 'name' | 'url' | 'secret' | 'signingSecret'>,
+  ): Promise<WebhookDestination | undefined>;
+  findWebhookDestination(accountId: string, id: string): Promise<WebhookDestination | undefined>;
+  listWebhookDestinations(accountId: string): Promise<WebhookDestination[]>;
+  /** Removes the destination, its place in policies, its pending deliveries and attempts. */
+  deleteWebhookDestination(accountId: string, id: string): Promise<boolean>;
+
+  /** Inserts a policy and its webhooks (which must be the account's destinations). */
+  insertAlertPolicy(policy: AlertPolicy): Promise<void>;
+  /** Replaces a policy whole (the domain merges a partial update); false when there is none. */
+  replaceAlertPolicy(policy: AlertPolicy): Promise<boolean>;
+  findAlertPolicy(accountId: string, id: string): Promise<AlertPolicy | undefined>;
+  listAlertPolicies(accountId: string): Promise<AlertPolicy[]>;
+  deleteAlertPolicy(accountId: string, id: string): Promise<boolean>;
+
+  /** Writes an event's deliveries to the outbox in a transaction of its own; returns how many. */
+  enqueue(accountId: string, fanOut: NotificationFanOut<undefined>): Promise<number>;
+  /**
+   * Claims up to `limit` pending deliveries due by `now` that no live claim holds, until `until`, for
+   * `owner`: on any number of nodes each is claimed by one at a time. A crashed node's claims lapse.
+   */
+  claimDueDeliveries(now: number, until: number, owner: string, limit: number): Promise<ClaimedDelivery[]>;
+  /**
+   * Drops every claim (for a process that knows it is the store's only sender, at start: the claims of
+   * the process before it died need not lapse). Returns how many.
+   */
+  releaseClaims(): Promise<number>;
+  /**
+   * Records an attempt and its outcome (delivered, retry at, given up), and the destination's last
+   * success or failure. Ignored when the claim was lost meanwhile (another node re-claimed it).
+   */
+  finishAttempt(delivery: ClaimedDelivery, attempt: WebhookAttempt, outcome: DeliveryOutcome): Promise<boolean>;
+  /** The destination's most recent attempts, newest first. */
+  listWebhookAttempts(accountId: string, destinationId: string, limit: number): Promise<WebhookAttempt[]>;
+  /** Delivered notifications, newest first, sent in [since, before). */
+  listSentNotifications(
+    accountId: string,
+    range: { since: number; before: number },
+    offset: number,
+    limit: number,
+  ): Promise<{ items: SentNotification[]; total: number }>;
+  /** Forgets finished deliveries and attempts older than `before`, and attempts beyond `keepPerDestination`. */
+  prune(before: number, keepPerDestination: number): Promise<number>;
 }
 
 /** Writes to one account inside `withAccountLocked`. */

@@ -45,19 +45,16 @@ export async function uploadHostPlugin(app: FastifyInstance, deps: UploadHostDep
     const leave = await deps.uploadGate.enter();
     try {
       const attempt = await deps.directUploads.begin(request.params.account_hash, request.params.token);
-      let completed = false;
       try {
         const form = await parseMultipart(request.raw, deps.limits.maxUploadBytes);
         if (!form.file) throw badRequest('The upload must include a file part named "file"');
         const image = await deps.directUploads.complete(attempt, form.file);
-        completed = true;
         return reply.headers(CORS).send(success(image));
-      } finally {
-        if (!completed) {
-          await deps.directUploads.abandon(attempt).catch((error: unknown) => {
-            request.log.error({ err: error }, 'could not release a direct-upload lease');
-          });
-        }
+      } catch (error) {
+        await deps.directUploads.abandon(attempt, error).catch((releaseError: unknown) => {
+          request.log.error({ err: releaseError }, 'could not release a direct-upload lease or report its failure');
+        });
+        throw error;
       }
     } finally {
       leave();

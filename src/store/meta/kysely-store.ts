@@ -21,7 +21,8 @@ import type {
   Variant,
   VariantOptions,
 } from '../../domain/model.js';
-import type { AccountWrites, DraftCompletion, ImagePatch, MetaStore } from '../ports.js';
+import type { AccountWrites, DraftCompletion, ImagePatch, MetaStore, NotificationFanOut, NotificationStore } from '../ports.js';
+import { KyselyNotificationStore, enqueueNotifications } from './notification-store.js';
 import { Generations } from './generations.js';
 import type { Database, ImagesTable } from './schema.js';
 
@@ -37,6 +38,8 @@ export interface DialectQuirks {
   runExclusive<T>(db: Kysely<Database>, name: string, wait: boolean, work: () => Promise<T>): Promise<T | undefined>;
   /** A boolean SQL expression: the `images.meta` column matches the filter. */
   metaMatches(filter: MetaFilter): Expression<SqlBool>;
+  /** Whether claims of shared work lock the rows they take and skip locked ones (concurrent writers). */
+  skipLocked?: boolean;
 }
 
 type ImageRow = Selectable<ImagesTable>;
@@ -104,12 +107,16 @@ function toVariant(row: Selectable<Database['variants']>): Variant {
 }
 
 export class KyselyMetaStore implements MetaStore {
+  readonly notifications: NotificationStore;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly quirks: DialectQuirks,
     /** Shared with the dialect's change feed, which bumps what other processes wrote. */
     readonly generations: Generations = new Generations({ sharedByProcesses: false }),
-  ) {}
+  ) {
+    this.notifications = new KyselyNotificationStore(db, quirks.skipLocked ?? false);
+  }
 
   async createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {
     await this.uniquely(() => this.createAccountRows(account, defaults));
@@ -448,7 +455,12 @@ export class KyselyMetaStore implements MetaStore {
       .execute();
   }
 
-  async completeDraft(grant: DirectUploadGrant, original: UploadedOriginal, quota: number): Promise<DraftCompletion> {
+  async completeDraft(
+    grant: DirectUploadGrant,
+    original: UploadedOriginal,
+    quota: number,
+    notify?: NotificationFanOut<ImageRecord>,
+  ): Promise<DraftCompletion> {
     return this.changing({ accountId: grant.accountId, imageId: grant.imageId }, async () => {
       return this.db.transaction().execute(async (trx): Promise<DraftCompletion> => {
         // Claiming the grant first makes concurrent completions race on one row: exactly one wins.
@@ -487,7 +499,9 @@ export class KyselyMetaStore implements MetaStore {
           .where('account_id', '=', grant.accountId)
           .where('id', '=', grant.imageId)
           .executeTakeFirstOrThrow();
-        return { kind: 'completed', image: toImage(row) };
+        const image = toImage(row);
+        if (notify) await enqueueNotifications(trx, grant.accountId, notify, image);
+        return { kind: 'completed', image };
       });
     });
   }

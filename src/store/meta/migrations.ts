@@ -159,6 +159,77 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
         .execute();
     },
   },
+  '0005_webhooks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('webhook_destinations')
+        .addColumn('id', text(dialect, 32), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('name', 'varchar(256)', (c) => c.notNull())
+        .addColumn('url', 'varchar(2048)', (c) => c.notNull())
+        .addColumn('secret', 'varchar(1024)')
+        .addColumn('signing_secret', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_success', 'bigint')
+        .addColumn('last_failure', 'bigint')
+        .execute();
+      await db.schema.createIndex('webhook_destinations_account_idx').on('webhook_destinations').columns(['account_id']).execute();
+      await db.schema
+        .createTable('alert_policies')
+        .addColumn('id', text(dialect, 36), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull().references('accounts.id'))
+        .addColumn('name', 'varchar(256)', (c) => c.notNull())
+        .addColumn('description', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('alert_type', 'varchar(64)', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('alert_interval', 'varchar(64)')
+        .addColumn('filters', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('modified_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('alert_policies_account_idx').on('alert_policies').columns(['account_id', 'alert_type']).execute();
+      await db.schema
+        .createTable('alert_policy_webhooks')
+        .addColumn('policy_id', text(dialect, 36), (c) => c.notNull().references('alert_policies.id').onDelete('cascade'))
+        .addColumn('destination_id', text(dialect, 32), (c) => c.notNull().references('webhook_destinations.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('alert_policy_webhooks_pk', ['policy_id', 'destination_id'])
+        .execute();
+      await db.schema.createIndex('alert_policy_webhooks_destination_idx').on('alert_policy_webhooks').columns(['destination_id']).execute();
+      // The outbox: one row per event and (policy, destination), written in the transaction of the change
+      // it reports, delivered at least once by whichever node claims it.
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', text(dialect, 36), (c) => c.primaryKey())
+        .addColumn('account_id', text(dialect, 32), (c) => c.notNull())
+        .addColumn('destination_id', text(dialect, 32), (c) => c.notNull().references('webhook_destinations.id').onDelete('cascade'))
+        .addColumn('policy_id', text(dialect, 36), (c) => c.notNull())
+        .addColumn('event_id', text(dialect, 36), (c) => c.notNull())
+        .addColumn('alert_type', 'varchar(64)', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('leased_until', 'bigint')
+        .addColumn('lease_owner', 'varchar(64)')
+        .addColumn('finished_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').columns(['state', 'next_attempt_at']).execute();
+      await db.schema.createIndex('webhook_deliveries_sent_idx').on('webhook_deliveries').columns(['account_id', 'state', 'finished_at']).execute();
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('id', text(dialect, 36), (c) => c.primaryKey())
+        .addColumn('delivery_id', text(dialect, 36), (c) => c.notNull())
+        .addColumn('destination_id', text(dialect, 32), (c) => c.notNull().references('webhook_destinations.id').onDelete('cascade'))
+        .addColumn('event_id', text(dialect, 36), (c) => c.notNull())
+        .addColumn('attempted_at', 'bigint', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'varchar(1024)')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_attempts_destination_idx').on('webhook_attempts').columns(['destination_id', 'attempted_at']).execute();
+    },
+  },
   };
 }
 

@@ -201,6 +201,7 @@ export async function openPostgresMetaStore(options: PostgresOptions): Promise<K
   return new KyselyMetaStore(db, {
     isUniqueViolation,
     metaMatches,
+    skipLocked: true,
     close: () => feed.close(),
     settled: () => feed.settled(),
     lockAccount: async (trx, accountId) => {

@@ -90,6 +90,73 @@ export interface BatchTokenRequestsTable {
   count: number;
 }
 
+/** Webhook destinations (Cloudflare's alerting destinations). */
+export interface WebhookDestinationsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  url: string;
+  /** Sent as `cf-webhook-auth`, as given by the user; null when none was. */
+  secret: string | null;
+  /** Key of the HMAC signature header: the secret, or one generated when none was given. */
+  signing_secret: string;
+  created_at: number;
+  last_success: number | null;
+  last_failure: number | null;
+}
+
+/** Notification policies: an alert type sent to destinations. */
+export interface AlertPoliciesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  description: string;
+  alert_type: string;
+  enabled: number;
+  alert_interval: string | null;
+  /** JSON object of string arrays, kept as given. */
+  filters: string;
+  created_at: number;
+  modified_at: number;
+}
+
+export interface AlertPolicyWebhooksTable {
+  policy_id: string;
+  destination_id: string;
+}
+
+/** The webhook outbox: one row per event and (policy, destination). */
+export interface WebhookDeliveriesTable {
+  id: string;
+  account_id: string;
+  destination_id: string;
+  policy_id: string;
+  event_id: string;
+  alert_type: string;
+  body: string;
+  /** pending | delivered | failed (given up). */
+  state: string;
+  attempts: number;
+  created_at: number;
+  next_attempt_at: number;
+  /** A node is sending it until then (a crashed node's claim lapses). */
+  leased_until: number | null;
+  lease_owner: string | null;
+  finished_at: number | null;
+}
+
+/** Each POST made for a delivery, kept for the last attempts per destination. */
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  destination_id: string;
+  event_id: string;
+  attempted_at: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   credentials: CredentialsTable;
@@ -99,4 +166,9 @@ export interface Database {
   direct_uploads: DirectUploadsTable;
   batch_tokens: BatchTokensTable;
   batch_token_requests: BatchTokenRequestsTable;
+  webhook_destinations: WebhookDestinationsTable;
+  alert_policies: AlertPoliciesTable;
+  alert_policy_webhooks: AlertPolicyWebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
