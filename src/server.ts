@@ -133,6 +133,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     leaseMs: config.webhooks.timeoutMs * 2 + 5000,
     retry: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, windowMs: config.webhooks.retryWindowSeconds * 1000 },
     onError: (error) => dispatchErrors(error),
+    telemetry: metrics,
   });
   const alerting = new AlertingService(stores.meta.notifications, webhookSender, now);
   const batchTokens = new BatchTokenService(stores.meta, { ttlMs: config.batch.tokenTtlSeconds * 1000, ratePerSecond: config.batch.ratePerSecond, now });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startReceiver } from './helpers/webhook-receiver.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { expectOk, type ImageResult } from './helpers/api.js';
@@ -39,7 +40,7 @@ describe('pictor migrate-storage', () => {
     const accountId = randomAccountId();
     const token = `token-${accountId}`;
     const auth = { authorization: `Bearer ${token}` };
-    const embedded = await start({ PICTOR_DATA_DIR: source, PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId, PICTOR_BOOTSTRAP_TOKEN: token });
+    const embedded = await start({ PICTOR_DATA_DIR: source, PICTOR_BOOTSTRAP_ACCOUNT_ID: accountId, PICTOR_BOOTSTRAP_TOKEN: token, PICTOR_ALLOW_PRIVATE_URLS: 'true' });
     const api = `${embedded.url}/client/v4/accounts/${accountId}/images`;
     const uploaded: Array<{ id: string; name: string }> = [];
     for (const [name, id] of [['320x240.jpg', undefined], ['with-alpha.png', 'brand/logo'], ['check.svg', undefined]] as const) {
@@ -52,6 +53,20 @@ describe('pictor migrate-storage', () => {
     }
     await expectOk(await fetch(`${api}/v1/variants`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'thumb', options: { width: 64 } }) }));
     const keys = await expectOk<{ keys: Array<{ name: string; value: string }> }>(await fetch(`${api}/v1/keys/second`, { method: 'PUT', headers: auth }));
+    const alerting = `${embedded.url}/client/v4/accounts/${accountId}/alerting/v3`;
+    const json = { ...auth, 'content-type': 'application/json' };
+    const receiver = await startReceiver();
+    const hook = await expectOk<{ id: string }>(
+      await fetch(`${alerting}/destinations/webhooks`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'uploads', url: receiver.url, secret: 'x' }) }),
+    );
+    await receiver.close();
+    const policy = await expectOk<{ id: string }>(
+      await fetch(`${alerting}/policies`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ name: 'uploads', alert_type: 'image_notification', enabled: true, mechanisms: { webhooks: [{ id: hook.id }] } }),
+      }),
+    );
     await embedded.close();
     const before = fingerprint(source);
 
@@ -78,6 +93,11 @@ describe('pictor migrate-storage', () => {
       expect(copiedKeys.keys).toEqual(keys.keys);
       const stats = await expectOk<{ count: { current: number } }>(await fetch(`${scaledApi}/v1/stats`, { headers: auth }));
       expect(stats.count.current).toBe(3);
+      const scaledAlerting = `${scaled.url}/client/v4/accounts/${accountId}/alerting/v3`;
+      const hooks = await expectOk<Array<{ id: string; url: string }>>(await fetch(`${scaledAlerting}/destinations/webhooks`, { headers: auth }));
+      expect(hooks.map((h) => h.id)).toEqual([hook.id]);
+      const policies = await expectOk<Array<{ id: string; mechanisms: unknown }>>(await fetch(`${scaledAlerting}/policies`, { headers: auth }));
+      expect(policies).toMatchObject([{ id: policy.id, mechanisms: { webhooks: [{ id: hook.id }] } }]);
     } finally {
       await scaled.close();
     }

@@ -350,6 +350,12 @@ describe('events of direct uploads', () => {
     const entry = history.find((h) => h.alert_body?.includes(upload.id));
     expect(entry).toMatchObject({ alert_type: 'image_notification', mechanism: receiver.url, mechanism_type: 'webhook', name: 'Image uploads', policy_id: hooked.policyId });
     expect(JSON.parse(entry?.alert_body as string)).toEqual(events[0]?.body);
+
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    const count = (outcome: string): number => Number(new RegExp(`^pictor_webhook_attempts_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+    expect(count('retry')).toBeGreaterThanOrEqual(2);
+    expect(count('delivered')).toBeGreaterThanOrEqual(2);
+    expect(count('failed')).toBe(0);
   });
 
   it('a receiver that does not answer in time is retried (the attempt says why)', async () => {

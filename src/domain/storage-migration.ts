@@ -3,8 +3,9 @@
  * and/or S3) through the same ports the server uses. The source is only read. Every original's
  * sha256 is checked against its row when read and again after it is stored in the target, before the
  * row that makes it visible is written, so an interrupted copy leaves no image without its bytes.
- * Resumable: what the target already holds (accounts, credentials, variants, images) is kept and
- * skipped; signing keys are set to the source's values. Drafts (unfinished direct uploads) are not copied.
+ * Resumable: what the target already holds (accounts, credentials, variants, webhook destinations and
+ * policies, images) is kept and skipped; signing keys are set to the source's values. Drafts (unfinished
+ * direct uploads) and undelivered webhook events are not copied.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -85,6 +86,19 @@ export class StorageMigration {
         if (!(await writes.rotateSigningKey(key.name, key.value))) await writes.insertSigningKey(key);
       }
     });
+    await this.copyNotifications(account);
+  }
+
+  /** Webhook destinations and policies (the outbox is not copied: stop the source's traffic first). */
+  private async copyNotifications(account: Account): Promise<void> {
+    const source = this.source.meta.notifications;
+    const target = this.target.meta.notifications;
+    for (const destination of await source.listWebhookDestinations(account.id)) {
+      if (!(await target.findWebhookDestination(account.id, destination.id))) await target.insertWebhookDestination(destination);
+    }
+    for (const policy of await source.listAlertPolicies(account.id)) {
+      if (!(await target.findAlertPolicy(account.id, policy.id))) await target.insertAlertPolicy(policy);
+    }
   }
 
   private async copyImages(account: Account, progress: MigrationProgress): Promise<void> {

@@ -38,9 +38,17 @@ export interface UploadTelemetry {
   uploadAccepted(channel: UploadChannel, bytes: number): void;
 }
 
+/** What became of one webhook POST: delivered (2xx), to be retried, or given up after the retry window. */
+export type WebhookAttemptOutcome = 'delivered' | 'retry' | 'failed';
+
+export interface WebhookTelemetry {
+  webhookAttempt(outcome: WebhookAttemptOutcome, seconds: number): void;
+}
+
 /** For services built without an observer (the CLI, tools). */
-export const SILENT_TELEMETRY: DeliveryTelemetry & UploadTelemetry = {
+export const SILENT_TELEMETRY: DeliveryTelemetry & UploadTelemetry & WebhookTelemetry = {
   renderStage: () => undefined,
   signedUrlDenied: () => undefined,
   uploadAccepted: () => undefined,
+  webhookAttempt: () => undefined,
 };

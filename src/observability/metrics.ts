@@ -6,7 +6,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import sharp from 'sharp';
 import type { DeliveryOutcome } from '../delivery/routes.js';
-import type { DeliveryTelemetry, RenderStage, SignedUrlDenial, UploadChannel, UploadTelemetry } from '../domain/telemetry.js';
+import type {
+  DeliveryTelemetry,
+  RenderStage,
+  SignedUrlDenial,
+  UploadChannel,
+  UploadTelemetry,
+  WebhookAttemptOutcome,
+  WebhookTelemetry,
+} from '../domain/telemetry.js';
 import type { RenderPool } from '../imaging/render-pool.js';
 
 /** The HTTP surfaces: account API, delivery, the direct-upload host, and health/readiness/metrics. */
@@ -42,7 +50,9 @@ function counterChildren<K extends string>(counter: Counter<string>, values: rea
   ) as Record<K, Counter.Internal>;
 }
 
-export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry {
+const WEBHOOK_OUTCOMES: readonly WebhookAttemptOutcome[] = ['delivered', 'retry', 'failed'];
+
+export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry, WebhookTelemetry {
   readonly registry = new Registry();
   private readonly requests: Counter<'surface' | 'status'>;
   private readonly requestSeconds: Histogram<'surface' | 'status'>;
@@ -54,6 +64,8 @@ export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry {
   private readonly uploadsAccepted: Record<UploadChannel, Counter.Internal>;
   private readonly uploadBytes: Record<UploadChannel, Counter.Internal>;
   private readonly uploadRefusals: Counter<'surface' | 'code'>;
+  private readonly webhookAttempts: Record<WebhookAttemptOutcome, Counter.Internal>;
+  private readonly webhookSeconds: Histogram;
 
   constructor(sources: { pool: RenderPool }) {
     const registers = [this.registry];
@@ -131,8 +143,27 @@ export class PictorMetrics implements DeliveryTelemetry, UploadTelemetry {
       registers,
     });
 
+    const attempts = new Counter({
+      name: 'pictor_webhook_attempts_total',
+      help: 'Webhook POSTs made, by what became of the delivery (delivered, retry, failed: given up)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.webhookAttempts = counterChildren(attempts, WEBHOOK_OUTCOMES);
+    this.webhookSeconds = new Histogram({
+      name: 'pictor_webhook_attempt_seconds',
+      help: 'How long webhook receivers took to answer (or to fail)',
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+
     this.registerPoolGauges(sources.pool);
     this.registerVipsGauges();
+  }
+
+  webhookAttempt(outcome: WebhookAttemptOutcome, seconds: number): void {
+    this.webhookAttempts[outcome].inc();
+    this.webhookSeconds.observe(seconds);
   }
 
   get contentType(): string {

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClaimedDelivery, DeliveryOutcome } from '../model.js';
 import type { NotificationStore } from '../../store/ports.js';
+import type { WebhookTelemetry } from '../telemetry.js';
 import type { WebhookSender } from './webhook-sender.js';
 
 export interface RetryPolicy {
@@ -31,6 +32,7 @@ export interface DispatcherOptions {
   /** Deliveries claimed per round. */
   batchSize?: number;
   onError?: (error: unknown) => void;
+  telemetry?: WebhookTelemetry;
 }
 
 /** When to try again after `attempts` failed attempts, or undefined to give up. */
@@ -101,7 +103,7 @@ export class WebhookDispatcher {
       const at = nextAttemptAt({ createdAt: delivery.createdAt, attempts: delivery.attempts + 1 }, done, this.options.retry);
       outcome = at === undefined ? { kind: 'failed' } : { kind: 'retry', at };
     }
-    await this.store.finishAttempt(
+    const recorded = await this.store.finishAttempt(
       delivery,
       {
         id: randomUUID(),
@@ -115,6 +117,8 @@ export class WebhookDispatcher {
       },
       outcome,
     );
+    // A claim lost meanwhile means another node's attempt is the one that counts.
+    if (recorded) this.options.telemetry?.webhookAttempt(outcome.kind, result.durationMs / 1000);
   }
 
   /** Stops polling and waits for the round in progress (its POSTs are bounded by the send timeout). */
