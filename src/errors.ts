@@ -1,7 +1,7 @@
 /**
  * The one error type of Pictor. Domain code throws `PictorError` with a Cloudflare error code;
  * only the HTTP adapters decide how it is written (JSON envelope for the API, plain text for delivery).
- * API codes are 4-5 digit 5xxx/6xxx/7xxx/10000; delivery codes are 9xxx, as on imagedelivery.net.
+ * API codes are 4-5 digit 5xxx/6xxx/7xxx/10000 (alerting: 17xxx); delivery codes are 9xxx, as on imagedelivery.net.
  */
 
 /** Every code Pictor emits, with its HTTP status and default message. */

@@ -315,7 +315,22 @@ describe('events of direct uploads', () => {
 
     expect(await postFile(minted.uploadURL as string, fixture('320x240.jpg'), 'ok.jpg')).toBe(200);
     const events = await eventsFor(receiver, id, 2);
-    expect(events.map((e) => e.body.data?.status)).toEqual(['failure', 'success']);
+    expect(events.map((e) => e.body.data?.status).sort()).toEqual(['failure', 'success']);
+  });
+
+  it('one URL reports at most 5 failures (its holder could fail uploads at will), then its success', async () => {
+    const minted = await cf.images.v2.directUploads.create({ account_id: t.accountId });
+    const id = minted.id as string;
+    for (let i = 0; i < 7; i++) expect(await postFile(minted.uploadURL as string, Buffer.from(`junk ${i}`), 'junk.txt')).toBe(415);
+    expect(await postFile(minted.uploadURL as string, fixture('320x240.jpg'), 'ok.jpg')).toBe(200);
+    const events = await eventsFor(receiver, id, 6);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Events are independent deliveries: their order of arrival is not guaranteed.
+    expect(receiver.events().filter((e) => e.body.data?.image_id === id).map((e) => e.body.data?.status).sort()).toEqual([
+      ...Array<string>(5).fill('failure'),
+      'success',
+    ]);
+    expect(events).toHaveLength(6);
   });
 
   it('a receiver answering 500 gets the event again until it answers 200; attempts and history show it', async () => {

@@ -27,6 +27,8 @@ export const EXPIRY_MIN = 2 * MINUTE;
 export const EXPIRY_MAX = 6 * 60 * MINUTE;
 /** Clock skew forgiven at both ends of the expiry range. */
 const EXPIRY_SLACK = 30_000;
+/** Failed uploads to one URL reported to webhooks; later ones are not (the URL's holder could fail them at will). */
+export const FAILURE_EVENTS_PER_URL = 5;
 /** Expired grants are remembered this long so late uploads get 410 instead of 404. */
 const GRANT_MEMORY = 24 * 60 * MINUTE;
 
@@ -137,8 +139,10 @@ export class DirectUploadService {
    * failure to the account's webhooks (not when another upload to the URL won: that one succeeded).
    */
   async abandon(attempt: UploadAttempt, reason: unknown): Promise<void> {
-    await this.meta.releaseDirectUpload(attempt.grant.tokenHash, attempt.leasedUntil);
+    const failures = await this.meta.releaseDirectUpload(attempt.grant.tokenHash, attempt.leasedUntil);
     if (reason instanceof PictorError && reason.code === 5409) return;
+    // Whoever holds the URL can fail uploads to it at will: they must not be able to flood the receiver.
+    if (failures === undefined || failures > FAILURE_EVENTS_PER_URL) return;
     const error =
       reason instanceof PictorError && reason.status < 500
         ? { code: reason.code, message: reason.message }

@@ -81,8 +81,11 @@ export interface MetaStore {
    * (`now`); true when taken. One upload to a URL at a time, on any number of nodes.
    */
   leaseDirectUpload(tokenHash: string, now: number, until: number): Promise<boolean>;
-  /** Gives back a lease taken with `until` (a refused file does not use the URL). */
-  releaseDirectUpload(tokenHash: string, until: number): Promise<void>;
+  /**
+   * Gives back a lease taken with `until` (a refused file does not use the URL) and counts the failed
+   * upload: returns how many the URL has had, or undefined when the lease was no longer held.
+   */
+  releaseDirectUpload(tokenHash: string, until: number): Promise<number | undefined>;
   /**
    * Uses the grant once and turns the draft into a live image, atomically. With `notify`, the
    * notifications of the completion go to the outbox in the same transaction (they exist exactly when

@@ -446,13 +446,15 @@ export class KyselyMetaStore implements MetaStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async releaseDirectUpload(tokenHash: string, until: number): Promise<void> {
-    await this.db
+  async releaseDirectUpload(tokenHash: string, until: number): Promise<number | undefined> {
+    const released = await this.db
       .updateTable('direct_uploads')
-      .set({ leased_until: null })
+      .set((eb) => ({ leased_until: null, failures: eb('failures', '+', 1) }))
       .where('token_hash', '=', tokenHash)
       .where('leased_until', '=', until)
-      .execute();
+      .returning('failures')
+      .executeTakeFirst();
+    return released === undefined ? undefined : Number(released.failures);
   }
 
   async completeDraft(

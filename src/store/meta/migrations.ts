@@ -161,6 +161,7 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
   },
   '0005_webhooks': {
     async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('direct_uploads').addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       await db.schema
         .createTable('webhook_destinations')
         .addColumn('id', text(dialect, 32), (c) => c.primaryKey())

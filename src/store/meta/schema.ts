@@ -71,6 +71,8 @@ export interface DirectUploadsTable {
   created_at: number;
   /** An upload to this URL is in progress until then (see leaseDirectUpload). */
   leased_until: number | null;
+  /** Uploads to this URL refused or broken off so far (bounds the failure events one URL can cause). */
+  failures: Generated<number>;
 }
 
 /** Batch tokens (`GET …/images/v1/batch_token`): stored hashed, expiring. */
