@@ -213,10 +213,10 @@ describe('webhook outbox', () => {
   it('fans out to enabled policies only; concurrent claims never share a delivery; lost claims are ignored', async () => {
     await withStore(account, async (meta) => {
       const store = meta.notifications;
-      await store.insertWebhookDestination(destination('d1'.padEnd(32, '0')));
-      await store.insertWebhookDestination(destination('d2'.padEnd(32, '0')));
-      await store.insertAlertPolicy(policy('p-on', ['d1'.padEnd(32, '0'), 'd2'.padEnd(32, '0')]));
-      await store.insertAlertPolicy(policy('p-off', ['d1'.padEnd(32, '0')], false));
+      await store.insertWebhookDestination(destination('d1'.padEnd(32, '0')), 100);
+      await store.insertWebhookDestination(destination('d2'.padEnd(32, '0')), 100);
+      await store.insertAlertPolicy(policy('p-on', ['d1'.padEnd(32, '0'), 'd2'.padEnd(32, '0')]), 100);
+      await store.insertAlertPolicy(policy('p-off', ['d1'.padEnd(32, '0')], false), 100);
       expect(await store.enqueue(account, { ...event('none'), alertType: 'other_type' })).toBe(0);
       for (let i = 0; i < 10; i++) expect(await store.enqueue(account, event(`e${i}`))).toBe(2);
 
@@ -260,8 +260,8 @@ describe('webhook outbox', () => {
     await withStore(account, async (meta) => {
       const store = meta.notifications;
       const d1 = 'e1'.padEnd(32, '0');
-      await store.insertWebhookDestination(destination(d1));
-      await store.insertAlertPolicy(policy('p1', [d1]));
+      await store.insertWebhookDestination(destination(d1), 100);
+      await store.insertAlertPolicy(policy('p1', [d1]), 100);
       await store.enqueue(account, event('x'));
       const [claimed] = await store.claimDueDeliveries(0, 1_000_000, 'dead node', 10);
       expect(claimed).toBeDefined();
@@ -276,9 +276,14 @@ describe('webhook outbox', () => {
       expect(await store.claimDueDeliveries(100, 1000, 'n', 10)).toHaveLength(0);
       expect(await store.listWebhookAttempts(account, d1, 10)).toHaveLength(0);
 
+      // Caps hold under concurrent creates (the count is taken under the account's lock).
+      const created = await Promise.all(Array.from({ length: 8 }, (_, i) => store.insertWebhookDestination(destination(`c${i}`.padEnd(32, '0')), 3)));
+      expect(created.filter(Boolean)).toHaveLength(3);
+      for (const hook of await store.listWebhookDestinations(account)) await store.deleteWebhookDestination(account, hook.id);
+
       // Pruning keeps the newest attempts per destination and forgets finished deliveries past the cut-off.
       const d2 = 'e2'.padEnd(32, '0');
-      await store.insertWebhookDestination(destination(d2));
+      await store.insertWebhookDestination(destination(d2), 100);
       await store.replaceAlertPolicy({ ...policy('p1', [d2]), modifiedAt: 5 });
       for (let i = 0; i < 4; i++) {
         await store.enqueue(account, event(`p${i}`, 1000 + i));

@@ -146,6 +146,15 @@ describe('webhook destinations and policies through the SDK', () => {
     await cf.alerting.destinations.webhooks.delete(body.result.id, account());
   });
 
+  it('credentials in the URL are sent as Basic auth, not in the request line', async () => {
+    const before = receiver.received.length;
+    const url = receiver.url.replace('http://', 'http://hook-user:pa%20ss@');
+    const created = await cf.alerting.destinations.webhooks.create({ ...account(), name: 'basic', url });
+    const test = receiver.received[before] as ReceivedWebhook;
+    expect(test.headers.authorization).toBe(`Basic ${Buffer.from('hook-user:pa ss').toString('base64')}`);
+    await cf.alerting.destinations.webhooks.delete(created.id as string, account());
+  });
+
   it('a destination whose test message fails is not saved (400, code 17002)', async () => {
     receiver.script(500);
     const refused = await cf.alerting.destinations.webhooks

@@ -94,10 +94,10 @@ export class StorageMigration {
     const source = this.source.meta.notifications;
     const target = this.target.meta.notifications;
     for (const destination of await source.listWebhookDestinations(account.id)) {
-      if (!(await target.findWebhookDestination(account.id, destination.id))) await target.insertWebhookDestination(destination);
+      if (!(await target.findWebhookDestination(account.id, destination.id))) await target.insertWebhookDestination(destination, NO_QUOTA);
     }
     for (const policy of await source.listAlertPolicies(account.id)) {
-      if (!(await target.findAlertPolicy(account.id, policy.id))) await target.insertAlertPolicy(policy);
+      if (!(await target.findAlertPolicy(account.id, policy.id))) await target.insertAlertPolicy(policy, NO_QUOTA);
     }
   }
 

@@ -250,11 +250,18 @@ export class UrlFetcher {
    */
   async post(url: URL, body: string, headers: Record<string, string>): Promise<number> {
     this.checkLiteralHost(url);
+    const target = new URL(url);
+    const sent = { ...headers };
+    if (url.username || url.password) {
+      sent.authorization = basicAuthorization(url);
+      target.username = '';
+      target.password = '';
+    }
     try {
-      const response = await request(url, {
+      const response = await request(target, {
         method: 'POST',
         dispatcher: this.agent,
-        headers,
+        headers: sent,
         body,
         signal: AbortSignal.timeout(this.settings.timeoutMs),
       });

@@ -179,7 +179,8 @@ export interface NotificationFanOut<T> {
 }
 
 export interface NotificationStore {
-  insertWebhookDestination(destination: WebhookDestination): Promise<void>;
+  /** Inserts the destination unless the account already has `max`; false then. */
+  insertWebhookDestination(destination: WebhookDestination, max: number): Promise<boolean>;
   /** Replaces name, url and secrets; undefined when the account has no such destination. */
   updateWebhookDestination(
     accountId: string,
@@ -191,8 +192,8 @@ export interface NotificationStore {
   /** Removes the destination, its place in policies, its pending deliveries and attempts. */
   deleteWebhookDestination(accountId: string, id: string): Promise<boolean>;
 
-  /** Inserts a policy and its webhooks (which must be the account's destinations). */
-  insertAlertPolicy(policy: AlertPolicy): Promise<void>;
+  /** Inserts a policy and its webhooks (which must be the account's destinations) unless the account has `max`; false then. */
+  insertAlertPolicy(policy: AlertPolicy, max: number): Promise<boolean>;
   /** Replaces a policy whole (the domain merges a partial update); false when there is none. */
   replaceAlertPolicy(policy: AlertPolicy): Promise<boolean>;
   findAlertPolicy(accountId: string, id: string): Promise<AlertPolicy | undefined>;

@@ -18,6 +18,9 @@ const MAX_NAME = 256;
 const MAX_URL = 2048;
 const MAX_SECRET = 1024;
 const MAX_DESCRIPTION = 1024;
+/** Per account; each destination costs a test POST and each policy a query per event. */
+export const MAX_DESTINATIONS = 100;
+export const MAX_POLICIES = 100;
 /** Attempts kept (and shown) per destination. */
 export const ATTEMPTS_KEPT = 100;
 
@@ -84,7 +87,9 @@ export class AlertingService {
       lastFailure: null,
     };
     await this.sendTest(destination);
-    await this.store.insertWebhookDestination(destination);
+    if (!(await this.store.insertWebhookDestination(destination, MAX_DESTINATIONS))) {
+      throw badRequest(`An account can have at most ${MAX_DESTINATIONS} webhook destinations`);
+    }
     return { destination, generatedSecret };
   }
 
@@ -157,7 +162,9 @@ export class AlertingService {
       createdAt: now,
       modifiedAt: now,
     });
-    await this.store.insertAlertPolicy(policy);
+    if (!(await this.store.insertAlertPolicy(policy, MAX_POLICIES))) {
+      throw badRequest(`An account can have at most ${MAX_POLICIES} notification policies`);
+    }
     return policy;
   }
 

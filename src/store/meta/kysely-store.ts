@@ -115,7 +115,7 @@ export class KyselyMetaStore implements MetaStore {
     /** Shared with the dialect's change feed, which bumps what other processes wrote. */
     readonly generations: Generations = new Generations({ sharedByProcesses: false }),
   ) {
-    this.notifications = new KyselyNotificationStore(db, quirks.skipLocked ?? false);
+    this.notifications = new KyselyNotificationStore(db, quirks);
   }
 
   async createAccount(account: Account, defaults: { variant: Variant; signingKey: SigningKey }): Promise<void> {

@@ -15,6 +15,7 @@ import type {
   WebhookDestination,
 } from '../../domain/model.js';
 import type { NotificationFanOut, NotificationStore } from '../ports.js';
+import type { DialectQuirks } from './kysely-store.js';
 import type { Database } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -123,12 +124,20 @@ export async function enqueueNotifications<T>(db: Db, accountId: string, fanOut:
 export class KyselyNotificationStore implements NotificationStore {
   constructor(
     private readonly db: Kysely<Database>,
-    /** Whether claims lock rows and skip locked ones (PostgreSQL); SQLite's writes are already serial. */
-    private readonly skipLocked: boolean,
+    private readonly quirks: Pick<DialectQuirks, 'lockAccount' | 'skipLocked'>,
   ) {}
 
-  async insertWebhookDestination(d: WebhookDestination): Promise<void> {
-    await this.db
+  async insertWebhookDestination(d: WebhookDestination, max: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // Counted under the account's lock, so concurrent creates cannot pass the cap together.
+      await this.quirks.lockAccount(trx, d.accountId);
+      const { count } = await trx
+        .selectFrom('webhook_destinations')
+        .select((eb) => eb.fn.countAll<string | number>().as('count'))
+        .where('account_id', '=', d.accountId)
+        .executeTakeFirstOrThrow();
+      if (Number(count) >= max) return false;
+      await trx
       .insertInto('webhook_destinations')
       .values({
         id: d.id,
@@ -142,6 +151,8 @@ export class KyselyNotificationStore implements NotificationStore {
         last_failure: d.lastFailure,
       })
       .execute();
+      return true;
+    });
   }
 
   async updateWebhookDestination(
@@ -193,10 +204,18 @@ export class KyselyNotificationStore implements NotificationStore {
     });
   }
 
-  async insertAlertPolicy(policy: AlertPolicy): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+  async insertAlertPolicy(policy: AlertPolicy, max: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.quirks.lockAccount(trx, policy.accountId);
+      const { count } = await trx
+        .selectFrom('alert_policies')
+        .select((eb) => eb.fn.countAll<string | number>().as('count'))
+        .where('account_id', '=', policy.accountId)
+        .executeTakeFirstOrThrow();
+      if (Number(count) >= max) return false;
       await trx.insertInto('alert_policies').values(policyRow(policy)).execute();
       await this.linkWebhooks(trx, policy);
+      return true;
     });
   }
 
@@ -267,7 +286,7 @@ export class KyselyNotificationStore implements NotificationStore {
         .where((eb) => eb.or([eb('leased_until', 'is', null), eb('leased_until', '<', now)]))
         .orderBy('next_attempt_at')
         .limit(limit)
-        .$if(this.skipLocked, (qb) => qb.forUpdate().skipLocked())
+        .$if(this.quirks.skipLocked ?? false, (qb) => qb.forUpdate().skipLocked())
         .execute();
       if (due.length === 0) return [];
       const ids = due.map((row) => row.id);
