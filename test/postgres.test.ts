@@ -40,7 +40,7 @@ describe('several processes starting on one empty database', () => {
     await client.connect();
     const { rows } = await client.query<{ name: string }>('select name from pictor_migrations order by name');
     await client.end();
-    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_direct_upload_lease', '0003_change_notifications', '0004_batch_tokens']);
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_direct_upload_lease', '0003_change_notifications', '0004_batch_tokens', '0005_webhooks']);
   });
 
   it('three servers with the same bootstrap account start at once: all ready, one account, the token works on each', async () => {

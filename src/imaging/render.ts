@@ -173,12 +173,14 @@ export async function renderRaster(
     if (copyright) image.withExif({ IFD0: { Copyright: copyright } });
   }
 
+  const started = Date.now();
   try {
     const bytes = await encode(image, choice, plan, geometry, animation);
     return { bytes, contentType: CONTENT_TYPES[choice.format] };
   } catch (error) {
-    // libvips stops a pipeline at its deadline: that is a busy server, not a bad image.
-    if (pastDeadline(error)) {
+    // libvips stops a pipeline at its deadline: that is a busy server, not a bad image. A pipeline cut
+    // off mid-write may report the write's failure rather than the timeout, so the clock decides too.
+    if (pastDeadline(error) || Date.now() - started >= timeoutSeconds * 1000) {
       throw new PictorError(9523, `Rendering took longer than ${timeoutSeconds} s`, { retryAfter: 1, cause: error });
     }
     throw new PictorError(9520, 'The image could not be rendered', { cause: error });

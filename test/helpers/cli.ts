@@ -85,7 +85,9 @@ export interface SpawnedServe {
 }
 
 export function spawnServe(env: Record<string, string>): SpawnedServe {
-  const child = spawn(TSX, [CLI, 'serve'], { cwd: PROJECT_ROOT, env: cleanEnv(env), detached: true });
+  // Node itself, not the tsx launcher: tsx relays a signal and, when the child does not acknowledge it
+  // within 60 ms (a loaded machine), kills it and exits 143, which would hide the server's own shutdown.
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: PROJECT_ROOT, env: cleanEnv(env), detached: true });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
