@@ -127,31 +127,45 @@ export class KyselyNotificationStore implements NotificationStore {
     private readonly quirks: Pick<DialectQuirks, 'lockAccount' | 'skipLocked'>,
   ) {}
 
-  async insertWebhookDestination(d: WebhookDestination, max: number): Promise<boolean> {
+  /**
+   * Runs `insert` in a transaction unless the account already has `max` rows in `table`; counted under
+   * the account's lock, so concurrent creates cannot pass the cap together.
+   */
+  private capped(
+    table: 'webhook_destinations' | 'alert_policies',
+    accountId: string,
+    max: number,
+    insert: (trx: Transaction<Database>) => Promise<void>,
+  ): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      // Counted under the account's lock, so concurrent creates cannot pass the cap together.
-      await this.quirks.lockAccount(trx, d.accountId);
+      await this.quirks.lockAccount(trx, accountId);
       const { count } = await trx
-        .selectFrom('webhook_destinations')
+        .selectFrom(table)
         .select((eb) => eb.fn.countAll<string | number>().as('count'))
-        .where('account_id', '=', d.accountId)
+        .where('account_id', '=', accountId)
         .executeTakeFirstOrThrow();
       if (Number(count) >= max) return false;
-      await trx
-      .insertInto('webhook_destinations')
-      .values({
-        id: d.id,
-        account_id: d.accountId,
-        name: d.name,
-        url: d.url,
-        secret: d.secret,
-        signing_secret: d.signingSecret,
-        created_at: d.createdAt,
-        last_success: d.lastSuccess,
-        last_failure: d.lastFailure,
-      })
-      .execute();
+      await insert(trx);
       return true;
+    });
+  }
+
+  insertWebhookDestination(d: WebhookDestination, max: number): Promise<boolean> {
+    return this.capped('webhook_destinations', d.accountId, max, async (trx) => {
+      await trx
+        .insertInto('webhook_destinations')
+        .values({
+          id: d.id,
+          account_id: d.accountId,
+          name: d.name,
+          url: d.url,
+          secret: d.secret,
+          signing_secret: d.signingSecret,
+          created_at: d.createdAt,
+          last_success: d.lastSuccess,
+          last_failure: d.lastFailure,
+        })
+        .execute();
     });
   }
 
@@ -204,18 +218,10 @@ export class KyselyNotificationStore implements NotificationStore {
     });
   }
 
-  async insertAlertPolicy(policy: AlertPolicy, max: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      await this.quirks.lockAccount(trx, policy.accountId);
-      const { count } = await trx
-        .selectFrom('alert_policies')
-        .select((eb) => eb.fn.countAll<string | number>().as('count'))
-        .where('account_id', '=', policy.accountId)
-        .executeTakeFirstOrThrow();
-      if (Number(count) >= max) return false;
+  insertAlertPolicy(policy: AlertPolicy, max: number): Promise<boolean> {
+    return this.capped('alert_policies', policy.accountId, max, async (trx) => {
       await trx.insertInto('alert_policies').values(policyRow(policy)).execute();
       await this.linkWebhooks(trx, policy);
-      return true;
     });
   }
 
