@@ -21,6 +21,8 @@ export interface ReceivedWebhook {
     alert_correlation_id?: string;
   };
   at: number;
+  /** How the receiver answered it. */
+  answer: Answer;
 }
 
 /** What to do with a request: answer with a status, or hold it open without answering. */
@@ -60,8 +62,8 @@ export async function startReceiver(port = 0): Promise<WebhookReceiver> {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      received.push({ headers: request.headers, raw, body: JSON.parse(raw) as ReceivedWebhook['body'], at: Date.now() });
       const answer = queue.shift() ?? receiver.fallback;
+      received.push({ headers: request.headers, raw, body: JSON.parse(raw) as ReceivedWebhook['body'], at: Date.now(), answer });
       if (answer === 'hang') {
         held.add(response);
         return;
