@@ -129,8 +129,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const dispatcher = new WebhookDispatcher(stores.meta.notifications, webhookSender, {
     now,
     pollMs: config.webhooks.pollMs,
-    // A claim outlives the POST it is for (the timeout), with room for a slow database round trip.
-    leaseMs: config.webhooks.timeoutMs * 2 + 5000,
+    // A claim outlives the POST it is for (cut off at the timeout), with room to record the attempt.
+    leaseMs: config.webhooks.timeoutMs + 5000,
     retry: { baseMs: config.webhooks.retryBaseMs, maxMs: config.webhooks.retryMaxMs, windowMs: config.webhooks.retryWindowSeconds * 1000 },
     onError: (error) => dispatchErrors(error),
     telemetry: metrics,

@@ -524,7 +524,7 @@ describe('the outbox survives kill -9', () => {
 
       server = await spawnServer({ dataDir, accountId, token, env: { ...env, ...(await sharedStores()) } });
       // The restarted node sends it again: at once on the embedded store (the only sender, it drops the
-      // dead process's claims at start), once the dead node's claim lapses (2 × timeout + 5 s) on PostgreSQL.
+      // dead process's claims at start), once the dead node's claim lapses (timeout + 5 s) on PostgreSQL.
       await expect.poll(() => receiver.events().filter((e) => e.body.data?.image_id === upload.id).length, { timeout: 20_000 }).toBe(2);
       const [first, second] = receiver.events().filter((e) => e.body.data?.image_id === upload.id);
       expect(second?.raw).toBe(first?.raw);
