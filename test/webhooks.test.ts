@@ -176,6 +176,14 @@ describe('webhook destinations and policies through the SDK', () => {
     expect((notHttp as BadRequestError).errors[0]).toMatchObject({ code: 5400 });
   });
 
+  it('available alerts and eligible destinations say what Pictor offers: image_notification, webhooks', async () => {
+    const available = await cf.alerting.availableAlerts.list(account());
+    expect(available).toEqual({ Images: [expect.objectContaining({ type: 'image_notification', display_name: 'Images' })] });
+    const eligible = await cf.alerting.destinations.eligible.get(account());
+    expect(eligible.webhooks).toEqual([{ eligible: true, ready: expect.any(Boolean), type: 'webhook' }]);
+    expect(eligible.email).toEqual([{ eligible: false, ready: false, type: 'email' }]);
+  });
+
   it('policies: create, get, list, update, delete; only image_notification and existing webhooks', async () => {
     const hook = await cf.alerting.destinations.webhooks.create({ ...account(), name: 'for policies', url: receiver.url });
     const created = await cf.alerting.policies.create({

@@ -1,10 +1,12 @@
 /**
  * Cloudflare's alerting v3 routes that Images webhooks use (`/accounts/{id}/alerting/v3/…`): webhook
- * destinations, notification policies and history, plus Pictor's `…/webhooks/{id}/attempts`.
+ * destinations, notification policies, history, the alert types and destination kinds on offer, plus
+ * Pictor's `…/webhooks/{id}/attempts`.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AlertingService } from '../domain/notifications/alerting.js';
+import { IMAGE_ALERT_TYPE } from '../domain/notifications/upload-events.js';
 import type { AlertPolicy, WebhookAttempt, WebhookDestination } from '../domain/model.js';
 import { badRequest } from '../errors.js';
 import { success } from '../http/envelope.js';
@@ -83,6 +85,20 @@ export function registerAlertingRoutes(scope: FastifyInstance, alerting: Alertin
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const base = '/accounts/:account_id/alerting/v3';
   const webhooks = `${base}/destinations/webhooks`;
+
+  app.get(`${base}/available_alerts`, { schema: schemas.availableAlerts }, async () => {
+    return success({
+      Images: [{ display_name: 'Images', type: IMAGE_ALERT_TYPE, description: 'A direct creator upload completed or failed', filter_options: [] }],
+    });
+  });
+  app.get(`${base}/destinations/eligible`, { schema: schemas.eligibleDestinations }, async (request) => {
+    const ready = (await alerting.listDestinations(request.params.account_id)).length > 0;
+    return success({
+      webhooks: [{ eligible: true, ready, type: 'webhook' as const }],
+      email: [{ eligible: false, ready: false, type: 'email' as const }],
+      pagerduty: [{ eligible: false, ready: false, type: 'pagerduty' as const }],
+    });
+  });
 
   app.post(webhooks, { schema: schemas.createWebhook }, async (request) => {
     const { destination, generatedSecret } = await alerting.createDestination(request.params.account_id, request.body);

@@ -112,7 +112,19 @@ const HistoryItem = Type.Object({
 
 const Deleted = Envelope(Type.Null());
 
+const AvailableAlerts = Type.Record(
+  Type.String({ description: 'Product' }),
+  Type.Array(Type.Object({ display_name: Type.String(), type: Type.String(), description: Type.String(), filter_options: Type.Array(Type.Unknown()) })),
+);
+
+const Eligible = Type.Record(
+  Type.String({ description: 'Mechanism' }),
+  Type.Array(Type.Object({ eligible: Type.Boolean(), ready: Type.Boolean(), type: Type.String({ enum: ['email', 'pagerduty', 'webhook'] }) })),
+);
+
 export const alertingSchemas = {
+  availableAlerts: { tags, summary: 'Alert types Pictor raises (image_notification)', operationId: 'available-alerts-list', params: AccountParams, response: replies(Envelope(AvailableAlerts)) },
+  eligibleDestinations: { tags, summary: 'Destination kinds: webhooks only', operationId: 'destinations-eligible', params: AccountParams, response: replies(Envelope(Eligible)) },
   createWebhook: { tags, summary: 'Create a webhook destination (a test message must be answered with 2xx)', operationId: 'webhooks-create', params: AccountParams, body: WebhookBody, response: replies(Envelope(WebhookCreated)) },
   listWebhooks: { tags, summary: 'List webhook destinations', operationId: 'webhooks-list', params: AccountParams, response: replies(Envelope(Type.Array(Webhook))) },
   getWebhook: { tags, summary: 'Webhook destination details', operationId: 'webhooks-get', params: WebhookParams, response: replies(Envelope(Webhook)) },
