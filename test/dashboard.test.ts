@@ -14,6 +14,7 @@ import Cloudflare from 'cloudflare';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, fixture, startTestServer, type TestServer } from './helpers/server.js';
+import { startReceiver } from './helpers/webhook-receiver.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
@@ -65,7 +66,8 @@ describe.skipIf(!HAVE_CHROMIUM)('web dashboard in headless Chromium', () => {
     // The page under test is the one built from this checkout's dashboard sources.
     execFileSync(process.execPath, ['scripts/build-dashboard.mjs'], { cwd: PROJECT_ROOT, stdio: 'pipe' });
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    t = await startTestServer();
+    // Loopback webhook receivers are allowed for the webhooks view's test.
+    t = await startTestServer({ PICTOR_ALLOW_PRIVATE_URLS: 'true' });
     cf = new Cloudflare({ apiToken: t.token, apiKey: null, apiEmail: null, userServiceKey: null, baseURL: `${t.url}/client/v4`, maxRetries: 0 });
     await cf.images.v1.create({ account_id: t.accountId, file: await Cloudflare.toFile(fixture('Landscape_1.jpg'), 'sdk-landscape.jpg') });
     sdkImage = (await cf.images.v1.create({
@@ -351,6 +353,51 @@ describe.skipIf(!HAVE_CHROMIUM)('web dashboard in headless Chromium', () => {
     await expect.poll(() => tiles.count()).toBe((await apiImages()).length);
     expect(await tiles.count()).toBeGreaterThan(50);
     expect(await page.getByRole('button', { name: 'Load more images' }).count()).toBe(0);
+  });
+
+  it('adds a webhook that receives direct upload events, shows its deliveries, and deletes it', async () => {
+    const receiver = await startReceiver();
+    const account = { account_id: t.accountId };
+    try {
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+      await page.getByLabel('Webhook name').fill('app backend');
+      await page.getByLabel('Webhook URL').fill(receiver.url);
+      await page.getByLabel('Secret (optional)').fill('dash-secret');
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      const row = page.getByRole('row', { name: /app backend/ });
+      await row.waitFor();
+      expect(await row.getByRole('cell', { name: 'Sent', exact: true }).count()).toBe(1);
+      // The test message reached the receiver; the destination and an enabled Images policy exist.
+      expect(receiver.received[0]?.headers['cf-webhook-auth']).toBe('dash-secret');
+      const hooks = [];
+      for await (const hook of cf.alerting.destinations.webhooks.list(account)) hooks.push(hook);
+      expect(hooks).toMatchObject([{ name: 'app backend', url: receiver.url }]);
+      const policies = [];
+      for await (const policy of cf.alerting.policies.list(account)) policies.push(policy);
+      expect(policies).toMatchObject([{ alert_type: 'image_notification', enabled: true, mechanisms: { webhooks: [{ id: hooks[0]?.id }] } }]);
+
+      const minted = await cf.images.v2.directUploads.create(account);
+      const form = new FormData();
+      form.append('file', new File([fixture('320x240.jpg')], 'hooked.jpg'));
+      expect((await fetch(minted.uploadURL as string, { method: 'POST', body: form })).status).toBe(200);
+      await expect.poll(() => receiver.events().map((e) => e.body.data?.image_id)).toEqual([minted.id]);
+      await row.getByRole('button', { name: 'Deliveries' }).click();
+      await page.getByRole('table', { name: /Last deliveries to app backend/ }).getByText('HTTP 200').waitFor();
+      await screenshot('webhooks');
+
+      page.once('dialog', (confirm) => void confirm.accept());
+      await row.getByRole('button', { name: 'Delete' }).click();
+      await expect.poll(() => page.getByRole('row', { name: /app backend/ }).count()).toBe(0);
+      const left = [];
+      for await (const hook of cf.alerting.destinations.webhooks.list(account)) left.push(hook);
+      expect(left).toEqual([]);
+      const rules = [];
+      for await (const policy of cf.alerting.policies.list(account)) rules.push(policy);
+      expect(rules).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('signs out: the token is forgotten and the sign-in form is back', async () => {

@@ -1,20 +1,22 @@
 /**
  * The dashboard's shell: sign-in when there is no session, otherwise the account's header, navigation
- * (Images, Variants, Signing keys; the hash keeps the view across reloads) and the current view.
+ * (Images, Variants, Signing keys, Webhooks; the hash keeps the view across reloads) and the current view.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { AccountApi, Api } from './api';
+import { AccountApi, AlertingApi, Api } from './api';
 import { ImagesView } from './ImagesView';
 import { KeysView } from './KeysView';
 import { clearSession, loadSession, saveSession, type Session } from './session';
 import { SignIn } from './SignIn';
 import { VariantsView } from './VariantsView';
+import { WebhooksView } from './WebhooksView';
 
-type View = 'images' | 'variants' | 'keys';
+type View = 'images' | 'variants' | 'keys' | 'webhooks';
 const VIEWS: Array<{ id: View; label: string }> = [
   { id: 'images', label: 'Images' },
   { id: 'variants', label: 'Variants' },
   { id: 'keys', label: 'Signing keys' },
+  { id: 'webhooks', label: 'Webhooks' },
 ];
 
 function viewFromHash(): View {
@@ -36,8 +38,9 @@ export function App() {
     () => (session ? new AccountApi(new Api(session.credentials), session.account.id) : undefined),
     [session],
   );
+  const alerting = useMemo(() => (account ? new AlertingApi(account.api, account.accountId) : undefined), [account]);
 
-  if (!session || !account) {
+  if (!session || !account || !alerting) {
     return (
       <SignIn
         onSignedIn={(signedIn) => {
@@ -102,6 +105,7 @@ export function App() {
         {view === 'images' && <ImagesView account={account} />}
         {view === 'variants' && <VariantsView account={account} />}
         {view === 'keys' && <KeysView account={account} />}
+        {view === 'webhooks' && <WebhooksView alerting={alerting} />}
       </main>
     </div>
   );

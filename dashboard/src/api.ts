@@ -218,3 +218,76 @@ export class AccountApi {
     return (await this.json<AccountConfig>('PATCH', '/v1/config', edit)).result;
   }
 }
+
+export interface WebhookDestination {
+  id: string;
+  name: string;
+  url: string;
+  created_at: string;
+  last_success?: string;
+  last_failure?: string;
+}
+
+export interface AlertPolicy {
+  id: string;
+  name: string;
+  alert_type: string;
+  enabled: boolean;
+  mechanisms: { webhooks: Array<{ id: string }> };
+}
+
+export interface WebhookAttempt {
+  id: string;
+  attempted_at: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+/** Cloudflare's alert type for Images notifications (direct upload success and failure). */
+export const IMAGE_ALERT_TYPE = 'image_notification';
+
+/** The account's notifications (Cloudflare's alerting v3): webhook destinations and their policies. */
+export class AlertingApi {
+  constructor(
+    readonly api: Api,
+    readonly accountId: string,
+  ) {}
+
+  private call<T>(rest: string, init: RequestInit = {}): Promise<Envelope<T>> {
+    return this.api.request<T>(`/accounts/${encodeURIComponent(this.accountId)}/alerting/v3${rest}`, init);
+  }
+
+  private json<T>(method: string, rest: string, body: unknown): Promise<Envelope<T>> {
+    return this.call<T>(rest, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  async webhooks(): Promise<WebhookDestination[]> {
+    return (await this.call<WebhookDestination[]>('/destinations/webhooks')).result;
+  }
+
+  /** The server POSTs a test message first and saves the destination only if it is answered 2xx. */
+  async createWebhook(input: { name: string; url: string; secret?: string }): Promise<{ id: string; signing_secret?: string }> {
+    return (await this.json<{ id: string; signing_secret?: string }>('POST', '/destinations/webhooks', input)).result;
+  }
+
+  async deleteWebhook(id: string): Promise<void> {
+    await this.call(`/destinations/webhooks/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  async attempts(id: string): Promise<WebhookAttempt[]> {
+    return (await this.call<WebhookAttempt[]>(`/destinations/webhooks/${encodeURIComponent(id)}/attempts?limit=10`)).result;
+  }
+
+  async policies(): Promise<AlertPolicy[]> {
+    return (await this.call<AlertPolicy[]>('/policies')).result;
+  }
+
+  async createPolicy(name: string, webhookId: string): Promise<void> {
+    await this.json('POST', '/policies', { name, alert_type: IMAGE_ALERT_TYPE, enabled: true, mechanisms: { webhooks: [{ id: webhookId }] } });
+  }
+
+  async deletePolicy(id: string): Promise<void> {
+    await this.call(`/policies/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+}
