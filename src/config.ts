@@ -414,7 +414,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhooks: {
       timeoutMs: readInteger(env, 'PICTOR_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
       pollMs: readInteger(env, 'PICTOR_WEBHOOK_POLL_MS', 1000, 10, 600_000),
-      retryBaseMs: readInteger(env, 'PICTOR_WEBHOOK_RETRY_BASE_MS', 10_000, 10, 3_600_000),
+      retryBaseMs: readInteger(env, 'PICTOR_WEBHOOK_RETRY_BASE_MS', 5000, 10, 3_600_000),
       retryMaxMs: readInteger(env, 'PICTOR_WEBHOOK_RETRY_MAX_MS', 3_600_000, 10, 86_400_000),
       retryWindowSeconds: readInteger(env, 'PICTOR_WEBHOOK_RETRY_WINDOW_SECONDS', 86_400, 1, 30 * 86_400),
     },

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import Cloudflare, { BadRequestError, NotFoundError } from 'cloudflare';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { nextAttemptAt } from '../src/domain/notifications/webhook-dispatcher.js';
 import { type ChildServer, killAllChildServers, spawnServer } from './helpers/child-server.js';
 import { cliOk, lastLine } from './helpers/cli.js';
@@ -455,8 +456,10 @@ describe('retry window', () => {
     // ±20% jitter.
     expect(nextAttemptAt({ createdAt: 0, attempts: 1 }, 0, retry, () => 0)).toBe(800);
     expect(nextAttemptAt({ createdAt: 0, attempts: 1 }, 0, retry, () => 1)).toBe(1200);
-    // The default policy: 10 s doubling to 1 h, for 24 h (about 30 attempts).
-    const defaults = { baseMs: 10_000, maxMs: 3_600_000, windowMs: 86_400_000 };
+    // The default policy: 5 s doubling to 1 h, for 24 h (about 30 attempts).
+    const configured = loadConfig({}).webhooks;
+    expect(configured).toMatchObject({ retryBaseMs: 5000, retryMaxMs: 3_600_000, retryWindowSeconds: 86_400 });
+    const defaults = { baseMs: configured.retryBaseMs, maxMs: configured.retryMaxMs, windowMs: configured.retryWindowSeconds * 1000 };
     let now = 0;
     let attempts = 0;
     for (;;) {
@@ -467,6 +470,26 @@ describe('retry window', () => {
     }
     expect(attempts).toBeGreaterThan(25);
     expect(attempts).toBeLessThan(40);
+  });
+
+  it('with the default settings a 500 is retried about 5 s later', async () => {
+    const t = await startTestServer({ PICTOR_ALLOW_PRIVATE_URLS: 'true' });
+    const receiver = await startReceiver();
+    try {
+      const cf = sdk(t.url, t.token);
+      await subscribe(cf, t.accountId, receiver);
+      receiver.script(500);
+      const upload = await directUpload(cf, t.accountId, fixture('320x240.jpg'));
+      await expect.poll(() => receiver.events().length, { timeout: 15_000 }).toBe(2);
+      const [first, second] = receiver.events();
+      expect(second?.body.data?.image_id).toBe(upload.id);
+      const gap = (second?.at ?? 0) - (first?.at ?? 0);
+      expect(gap).toBeGreaterThanOrEqual(3900);
+      expect(gap).toBeLessThan(8000);
+    } finally {
+      await t.stop();
+      await receiver.close();
+    }
   });
 
   it('a receiver that never succeeds is given up after the window; nothing is sent afterwards', async () => {
