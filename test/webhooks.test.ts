@@ -41,6 +41,7 @@ async function subscribe(cf: Cloudflare, accountId: string, receiver: WebhookRec
   const policy = await cf.alerting.policies.create({
     account_id: accountId,
     name: 'Image uploads',
+    description: 'direct uploads of the test',
     alert_type: 'image_notification',
     enabled: true,
     mechanisms: { webhooks: [{ id: created.id as string }] },
@@ -381,7 +382,14 @@ describe('events of direct uploads', () => {
     const history = [];
     for await (const sent of cf.alerting.history.list({ account_id: t.accountId, per_page: 100 })) history.push(sent);
     const entry = history.find((h) => h.alert_body?.includes(upload.id));
-    expect(entry).toMatchObject({ alert_type: 'image_notification', mechanism: receiver.url, mechanism_type: 'webhook', name: 'Image uploads', policy_id: hooked.policyId });
+    expect(entry).toMatchObject({
+      alert_type: 'image_notification',
+      description: 'direct uploads of the test',
+      mechanism: receiver.url,
+      mechanism_type: 'webhook',
+      name: 'Image uploads',
+      policy_id: hooked.policyId,
+    });
     expect(JSON.parse(entry?.alert_body as string)).toEqual(events[0]?.body);
 
     const metrics = await (await fetch(`${t.url}/metrics`)).text();

@@ -5,12 +5,12 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AlertingService } from '../domain/notifications/alerting.js';
+import type { AlertingService, PolicyInput } from '../domain/notifications/alerting.js';
 import { IMAGE_ALERT_TYPE } from '../domain/notifications/upload-events.js';
 import type { AlertPolicy, WebhookAttempt, WebhookDestination } from '../domain/model.js';
 import { badRequest } from '../errors.js';
 import { success } from '../http/envelope.js';
-import { alertingSchemas as schemas } from '../http/alerting-schemas.js';
+import { type PolicyUpdateBody, alertingSchemas as schemas } from '../http/alerting-schemas.js';
 
 const DAY = 86_400_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -54,15 +54,7 @@ function attemptView(a: WebhookAttempt) {
   };
 }
 
-function policyInput(body: {
-  name?: string;
-  description?: string;
-  alert_type?: string;
-  enabled?: boolean;
-  alert_interval?: string;
-  filters?: Record<string, string[]>;
-  mechanisms?: { webhooks?: Array<{ id?: string }>; email?: unknown[]; pagerduty?: unknown[] };
-}) {
+function policyInput(body: PolicyUpdateBody): PolicyInput {
   return {
     name: body.name,
     description: body.description,
@@ -148,13 +140,12 @@ export function registerAlertingRoutes(scope: FastifyInstance, alerting: Alertin
     const before = dateParam('before', request.query.before, now());
     const since = dateParam('since', request.query.since, before - 30 * DAY);
     const { items, total } = await alerting.history(request.params.account_id, { since, before }, page, perPage);
-    const policies = new Map((await alerting.listPolicies(request.params.account_id)).map((p) => [p.id, p]));
     return success(
       items.map((sent) => ({
         id: sent.id,
         alert_body: sent.body,
         alert_type: sent.alertType,
-        description: policies.get(sent.policyId)?.description ?? '',
+        description: sent.policyDescription ?? '',
         mechanism: sent.destinationUrl,
         mechanism_type: 'webhook' as const,
         name: sent.policyName ?? '',

@@ -175,7 +175,7 @@ export class DirectUploadService {
       throw uploadUrlNotFound();
     }
     this.images.committed('upload_host', completion.image, file.bytes);
-    this.options.onNotified?.();
+    if (completion.notified > 0) this.options.onNotified?.();
     return view(completion.image);
   }
 

@@ -235,7 +235,9 @@ export type DeliveryOutcome = { kind: 'delivered' } | { kind: 'retry'; at: numbe
 export interface SentNotification {
   id: string;
   policyId: string;
+  /** Null when the policy was deleted since. */
   policyName: string | null;
+  policyDescription: string | null;
   alertType: string;
   body: string;
   destinationUrl: string;

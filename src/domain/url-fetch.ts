@@ -102,6 +102,15 @@ function basicAuthorization(url: URL): string {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 }
 
+/** What is sent for `url`: the URL without `user:password@`, and those as Basic auth beside `headers`. */
+function credentialsAsHeader(url: URL, headers: Record<string, string>): { target: URL; headers: Record<string, string> } {
+  if (!url.username && !url.password) return { target: url, headers };
+  const target = new URL(url);
+  target.username = '';
+  target.password = '';
+  return { target, headers: { ...headers, authorization: basicAuthorization(url) } };
+}
+
 /** A redirect's Location against the URL that answered; a Location that is no URL fails the fetch. */
 function resolveLocation(location: string, base: URL): string {
   try {
@@ -206,11 +215,7 @@ export class UrlFetcher {
     const deadline = AbortSignal.timeout(this.settings.timeoutMs);
     for (let redirects = 0; ; redirects++) {
       this.checkLiteralHost(url);
-      const headers: Record<string, string> = { ...options.headers };
-      if (url.username || url.password) headers.authorization = basicAuthorization(url);
-      const target = new URL(url);
-      target.username = '';
-      target.password = '';
+      const { target, headers } = credentialsAsHeader(url, options.headers);
       let response: Awaited<ReturnType<typeof request>>;
       try {
         response = await request(target, { dispatcher: this.agent, headers, signal: deadline });
@@ -250,18 +255,12 @@ export class UrlFetcher {
    */
   async post(url: URL, body: string, headers: Record<string, string>): Promise<number> {
     this.checkLiteralHost(url);
-    const target = new URL(url);
-    const sent = { ...headers };
-    if (url.username || url.password) {
-      sent.authorization = basicAuthorization(url);
-      target.username = '';
-      target.password = '';
-    }
+    const sent = credentialsAsHeader(url, headers);
     try {
-      const response = await request(target, {
+      const response = await request(sent.target, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: sent,
+        headers: sent.headers,
         body,
         signal: AbortSignal.timeout(this.settings.timeoutMs),
       });

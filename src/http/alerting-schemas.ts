@@ -3,7 +3,7 @@
  * policies and history, as the SDK's `alerting.*` calls send and read them.
  */
 import { type Static, Type } from 'typebox';
-import { Envelope, ListInfo, replies } from './schemas.js';
+import { AccountParams, Envelope, ListInfo, replies } from './schemas.js';
 
 const tags = ['Notifications'];
 
@@ -11,7 +11,6 @@ export const WebhookParams = Type.Object({ account_id: Type.String(), webhook_id
 export type WebhookParams = Static<typeof WebhookParams>;
 export const PolicyParams = Type.Object({ account_id: Type.String(), policy_id: Type.String() });
 export type PolicyParams = Static<typeof PolicyParams>;
-const AccountParams = Type.Object({ account_id: Type.String() });
 
 export const WebhookBody = Type.Object({
   name: Type.String({ description: 'The name of the webhook destination' }),

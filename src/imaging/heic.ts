@@ -10,12 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import sharp from 'sharp';
 import type { DecodedHeic } from './heic-worker.js';
 import { isHevcHeif, primaryIccProfile } from './heif-boxes.js';
 import { withIccProfile } from './png-icc.js';
-import { workerEntry } from './worker-entry.js';
+import { workerPool } from './worker-entry.js';
 
 export { isHevcHeif };
 
@@ -42,14 +42,7 @@ export class HeicDecoder {
   private readonly inFlight = new Map<string, Promise<RenderableHeic>>();
 
   constructor(threads: number) {
-    const entry = workerEntry('heic-worker', import.meta.url);
-    this.pool = new Piscina<Uint8Array, DecodedHeic>({
-      filename: entry.filename,
-      execArgv: entry.execArgv,
-      minThreads: 0,
-      maxThreads: Math.max(1, threads),
-      idleTimeout: 5_000,
-    });
+    this.pool = workerPool<Uint8Array, DecodedHeic>('heic-worker', import.meta.url, threads);
   }
 
   /** The renderable form of `bytes` (an HEVC HEIC). Throws `HeicUnreadable` when it cannot be decoded. */

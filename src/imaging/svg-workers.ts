@@ -3,10 +3,10 @@
  * pure JavaScript: on the event loop it would stall every other request, so it runs on a small piscina
  * pool of worker threads with a heap ceiling (a document that exhausts it is refused, the server lives).
  */
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { type InspectedSvg, type SvgLimits, SvgRefusal } from './svg.js';
 import type { SvgTask, SvgTaskResult } from './svg-worker.js';
-import { workerEntry } from './worker-entry.js';
+import { workerPool } from './worker-entry.js';
 
 /** Heap of one worker: far above what a 10 MB document within the limits needs. */
 const WORKER_HEAP_MB = 512;
@@ -15,16 +15,7 @@ export class SvgWorkers {
   private readonly pool: Piscina<SvgTask, SvgTaskResult>;
 
   constructor(threads: number) {
-    const entry = workerEntry('svg-worker', import.meta.url);
-    this.pool = new Piscina<SvgTask, SvgTaskResult>({
-      filename: entry.filename,
-      execArgv: entry.execArgv,
-      minThreads: 0,
-      maxThreads: Math.max(1, threads),
-      // An idle worker goes soon: its heap is what a large document left behind.
-      idleTimeout: 5_000,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
-    });
+    this.pool = workerPool<SvgTask, SvgTaskResult>('svg-worker', import.meta.url, threads, WORKER_HEAP_MB);
   }
 
   /** Throws `SvgRefusal`. */

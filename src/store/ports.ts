@@ -34,7 +34,8 @@ export interface ImagePatch {
 }
 
 export type DraftCompletion =
-  | { kind: 'completed'; image: ImageRecord }
+  /** `notified`: the webhook deliveries queued with it. */
+  | { kind: 'completed'; image: ImageRecord; notified: number }
   /** The grant was already used (or a concurrent completion won). */
   | { kind: 'used' }
   /** The draft no longer exists. */

@@ -51,18 +51,6 @@ function checkText(field: string, value: string, max: number, allowEmpty = false
   return trimmed;
 }
 
-function checkUrl(raw: string): string {
-  if (raw.length > MAX_URL) throw badRequest(`url must be at most ${MAX_URL} characters`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw badRequest('url must be an absolute http or https URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badRequest('url must be an absolute http or https URL');
-  return url.toString();
-}
-
 export class AlertingService {
   constructor(
     private readonly store: NotificationStore,
@@ -126,7 +114,8 @@ export class AlertingService {
   private checkDestination(input: DestinationInput): { name: string; url: string; secret: string | null } {
     const secret = input.secret === undefined || input.secret === '' ? null : input.secret;
     if (secret !== null && secret.length > MAX_SECRET) throw badRequest(`secret must be at most ${MAX_SECRET} characters`);
-    return { name: checkText('name', input.name, MAX_NAME), url: checkUrl(input.url), secret };
+    if (input.url.length > MAX_URL) throw badRequest(`url must be at most ${MAX_URL} characters`);
+    return { name: checkText('name', input.name, MAX_NAME), url: this.sender.parse(input.url).toString(), secret };
   }
 
   /** Cloudflare's "Save and Test": the destination is kept only if the receiver takes a test message. */

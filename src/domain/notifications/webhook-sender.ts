@@ -52,6 +52,11 @@ export class WebhookSender {
     private readonly now: () => number,
   ) {}
 
+  /** A destination URL as sends will use it: absolute http(s), else 400 code 5400. */
+  parse(url: string): URL {
+    return this.fetcher.parse(url);
+  }
+
   /** POSTs `body` (an event id de-duplicates retries and fan-out on the receiver's side). */
   async post(target: WebhookTarget, eventId: string, body: string): Promise<PostResult> {
     const started = Date.now();
@@ -65,7 +70,7 @@ export class WebhookSender {
     };
     if (target.secret !== null) headers['cf-webhook-auth'] = target.secret;
     try {
-      const status = await this.fetcher.post(this.fetcher.parse(target.url), body, headers);
+      const status = await this.fetcher.post(this.parse(target.url), body, headers);
       const ok = status >= 200 && status < 300;
       return { ok, statusCode: status, error: ok ? null : `HTTP ${status}`, durationMs: Date.now() - started };
     } catch (error) {

@@ -502,8 +502,8 @@ export class KyselyMetaStore implements MetaStore {
           .where('id', '=', grant.imageId)
           .executeTakeFirstOrThrow();
         const image = toImage(row);
-        if (notify) await enqueueNotifications(trx, grant.accountId, notify, image);
-        return { kind: 'completed', image };
+        const notified = notify ? await enqueueNotifications(trx, grant.accountId, notify, image) : 0;
+        return { kind: 'completed', image, notified };
       });
     });
   }

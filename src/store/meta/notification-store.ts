@@ -409,7 +409,7 @@ export class KyselyNotificationStore implements NotificationStore {
       .where('w.finished_at', '<', range.before);
     const counted = await sent.select((eb) => eb.fn.countAll<string | number>().as('total')).executeTakeFirst();
     const rows = await sent
-      .select(['w.id', 'w.policy_id', 'w.alert_type', 'w.body', 'w.finished_at', 'd.url', 'p.name'])
+      .select(['w.id', 'w.policy_id', 'w.alert_type', 'w.body', 'w.finished_at', 'd.url', 'p.name', 'p.description'])
       .orderBy('w.finished_at', 'desc')
       .orderBy('w.id', 'desc')
       .offset(offset)
@@ -421,6 +421,7 @@ export class KyselyNotificationStore implements NotificationStore {
         id: row.id,
         policyId: row.policy_id,
         policyName: row.name,
+        policyDescription: row.description,
         alertType: row.alert_type,
         body: row.body,
         destinationUrl: row.url,
